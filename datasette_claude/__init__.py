@@ -1,0 +1,1 @@
+"""Datasette plugin for databases written by claude-ingest (hook implementations only)."""

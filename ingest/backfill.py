@@ -1,0 +1,296 @@
+"""Backfill: every Claude Code transcript on disk into the database, incrementally.
+
+A file already read is skipped on (size, mtime) without being opened; a file that grew is read from
+its stored byte offset; a partial last line waits for the next run; a file that shrank or whose head
+changed is re-read from the start, and the upserts leave what was already learned in place. The
+offset is committed in the same transaction as the rows read up to it, so a run killed at any point
+resumes where the last commit left it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid as uuidlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import store as store_mod
+from .sources.transcripts import BadLine, FileContext, TranscriptParser
+
+HEAD_BYTES = 4096  # hashed to notice a file rewritten in place
+COMMIT_EVERY_BYTES = 16 * 1024 * 1024  # bounds memory and the work a crash can lose
+EXCERPT_CHARS = 300
+
+
+def now_iso() -> str:
+    dt = datetime.now(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def claude_projects_dirs() -> list[Path]:
+    """``$CLAUDE_CONFIG_DIR/projects`` (comma-separated dirs allowed), else ``~/.claude/projects``."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+    bases = [p for p in (configured or "").split(",") if p.strip()] or ["~/.claude"]
+    return [Path(b.strip()).expanduser() / "projects" for b in bases]
+
+
+@dataclass(frozen=True)
+class TranscriptFile:
+    path: Path
+    kind: str  # main | subagent | legacy_subagent
+    session_hint: str | None
+    agent_id: str | None
+
+
+def classify(path: Path) -> TranscriptFile:
+    name = path.name[: -len(".jsonl")]
+    if name.startswith("agent-"):
+        agent_id = name[len("agent-"):]
+        if "subagents" in path.parts:  # <session>/subagents/[...]/agent-<id>.jsonl (CC >= 2.1.2)
+            session = path.parts[path.parts.index("subagents") - 1]
+            return TranscriptFile(path, "subagent", session, agent_id)
+        return TranscriptFile(path, "legacy_subagent", None, agent_id)  # flat, CC ~2.0.28 - 2.1.1
+    return TranscriptFile(path, "main", name, None)
+
+
+def discover(paths: Iterable[Path]) -> list[TranscriptFile]:
+    """Transcript files under the given files or directories: main files first, then subagents."""
+    found: dict[Path, TranscriptFile] = {}
+    for path in paths:
+        path = Path(path).expanduser()
+        if path.is_file():
+            candidates = [path]
+        else:
+            # Only names ending exactly in .jsonl: ".jsonl.orphaned-N" and friends are not primary.
+            candidates = (p for p in path.rglob("*.jsonl") if "memory" not in p.relative_to(path).parts[:-1])
+        for p in candidates:
+            if p.name.endswith(".jsonl") and p.is_file():
+                found.setdefault(p.resolve(), classify(p.resolve()))
+    return sorted(found.values(), key=lambda f: (f.kind != "main", str(f.path)))
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    files_seen: int = 0
+    files_read: int = 0
+    files_skipped: int = 0
+    files_failed: int = 0
+    bytes_read: int = 0
+    lines: int = 0
+    bad_lines: int = 0
+    rows: Counter = field(default_factory=Counter)
+    unpriced: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
+        unpriced = ", ".join(f"{m} ({n})" for m, n in self.unpriced.most_common()) or "none"
+        failed = f", {self.files_failed} unreadable" if self.files_failed else ""
+        return (
+            f"{self.files_read} files read, {self.files_skipped} unchanged{failed}; "
+            f"{self.lines:,} lines ({self.bytes_read / 1e6:.1f} MB), {self.bad_lines} bad lines skipped; "
+            f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s"
+        )
+
+
+def _read_meta(path: Path) -> dict | None:
+    sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _head_hash(f, length: int) -> str:
+    f.seek(0)
+    return hashlib.sha1(f.read(min(length, HEAD_BYTES))).hexdigest()
+
+
+class Backfill:
+    """One backfill run over a database connection. ``run(files)`` returns its :class:`RunSummary`."""
+
+    def __init__(self, conn, *, host: str | None = None, progress: Callable[[int], None] | None = None,
+                 command: str = "backfill"):
+        self.conn = conn
+        self.store = store_mod.Store(conn)
+        self.host = host or socket.gethostname()
+        self.progress = progress
+        self.command = command
+        self.summary = RunSummary(run_id=f"{now_iso()}-{uuidlib.uuid4().hex[:8]}")
+        self._known = {
+            row[0]: row[1:]
+            for row in conn.execute("select path, size, mtime_ns, offset, head_hash, rereads from ingest_files")
+        }
+
+    def pending(self, files: list[TranscriptFile]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
+        """The files whose (size, mtime) changed since they were last read, with their stat."""
+        out = []
+        for tf in files:
+            self.summary.files_seen += 1
+            try:
+                st = tf.path.stat()
+            except OSError:
+                out.append((tf, None))
+                continue
+            known = self._known.get(str(tf.path))
+            if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+                self.summary.files_skipped += 1
+                continue
+            out.append((tf, st))
+        return out
+
+    def run(self, files: list[TranscriptFile]) -> RunSummary:
+        return self.run_pending(self.pending(files))
+
+    def run_pending(self, todo: list[tuple[TranscriptFile, os.stat_result | None]]) -> RunSummary:
+        """Read the files that :meth:`pending` picked; record the run; return its summary."""
+        started = time.perf_counter()
+        started_at = now_iso()
+        for tf, st in todo:
+            self.ingest_file(tf, st)
+        self.summary.rows = Counter(self.store.rows)
+        self.summary.seconds = time.perf_counter() - started
+        self._record_run(started_at)
+        return self.summary
+
+    # ------------------------------------------------------------------------------------------
+    def ingest_file(self, tf: TranscriptFile, st: os.stat_result | None) -> None:
+        path = str(tf.path)
+        if st is None:
+            self._file_failed(path, "file vanished or cannot be read")
+            return
+        known = self._known.get(path)
+        ctx = FileContext(path=path, kind=tf.kind, session_hint=tf.session_hint, agent_id=tf.agent_id,
+                          meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
+        parser = TranscriptParser(ctx)
+        try:
+            f = open(tf.path, "rb")
+        except OSError as e:
+            self._file_failed(path, f"cannot open: {e.strerror or e}")
+            return
+        with f:
+            offset, rereads = (known[2] or 0, known[4] or 0) if known else (0, 0)
+            if known and (st.st_size < offset or _head_hash(f, offset) != known[3]):
+                offset, rereads = 0, rereads + 1  # truncated or rewritten: read it all again
+            f.seek(offset)
+            self.summary.files_read += 1
+            self._read_from(f, offset, st, tf, parser, rereads)
+
+    def _read_from(self, f, offset, st, tf, parser, rereads) -> None:
+        path = str(tf.path)
+        store, summary = self.store, self.summary
+        lines = bad = since_commit = 0
+        store.begin()
+        try:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    # A last line without its newline is still being written, unless it is whole JSON.
+                    try:
+                        obj = json.loads(raw)
+                    except ValueError:
+                        break
+                else:
+                    obj = None
+                size = len(raw)
+                line_offset = offset
+                offset += size
+                since_commit += size
+                if raw.strip():
+                    lines += 1
+                    try:
+                        if obj is None:
+                            obj = json.loads(raw)
+                        records = parser.feed(obj)
+                    except (ValueError, BadLine, RecursionError) as e:
+                        records = None
+                        bad += 1
+                        store.add("ingest_skips", {
+                            "path": path, "offset": line_offset, "run_id": summary.run_id,
+                            "reason": f"{type(e).__name__}: {e}"[:200],
+                            "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
+                        })
+                    if records:
+                        store.write(records)
+                if since_commit >= COMMIT_EVERY_BYTES:
+                    self._checkpoint(f, offset, st, tf, parser, lines, bad, rereads)
+                    if self.progress:
+                        self.progress(since_commit)
+                    summary.bytes_read += since_commit
+                    summary.lines += lines
+                    summary.bad_lines += bad
+                    lines = bad = since_commit = 0
+                    store.begin()
+            self._checkpoint(f, offset, st, tf, parser, lines, bad, rereads)
+        except BaseException:
+            store.rollback()
+            raise
+        if self.progress:
+            self.progress(since_commit)
+        summary.bytes_read += since_commit
+        summary.lines += lines
+        summary.bad_lines += bad
+        summary.unpriced.update(parser.unpriced)
+        parser.unpriced.clear()
+
+    def _checkpoint(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
+        """Write what the parser summarised, derive, record the offset, commit: one transaction."""
+        store = self.store
+        store.write(parser.finish())
+        store.derive()
+        pos = f.tell()
+        head = _head_hash(f, offset)
+        f.seek(pos)
+        path = str(tf.path)
+        known = self._known.get(path)
+        prev_lines, prev_bad = (0, 0)
+        if known is not None:
+            row = self.conn.execute("select lines, bad_lines from ingest_files where path = ?", (path,)).fetchone()
+            prev_lines, prev_bad = (row[0] or 0, row[1] or 0) if row else (0, 0)
+        store.add("ingest_files", {
+            "path": path, "kind": tf.kind, "session_id": parser.session_id, "agent_id": tf.agent_id,
+            "size": st.st_size if offset >= st.st_size else offset, "mtime": datetime.fromtimestamp(
+                st.st_mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "mtime_ns": st.st_mtime_ns if offset >= st.st_size else None, "offset": offset,
+            "head_hash": head, "lines": prev_lines + lines, "bad_lines": prev_bad + bad, "rereads": rereads,
+            "first_read_at": now_iso(), "last_read_at": now_iso(),
+        })
+        store.commit()
+        self._known[path] = (st.st_size, st.st_mtime_ns, offset, head, rereads)
+
+    def _file_failed(self, path: str, reason: str) -> None:
+        self.summary.files_failed += 1
+        self.store.begin()
+        self.store.add("ingest_skips", {"path": path, "offset": -1, "run_id": self.summary.run_id,
+                                        "reason": reason, "seen_at": now_iso()})
+        self.store.commit()
+
+    def _record_run(self, started_at: str) -> None:
+        s = self.summary
+        self.store.begin()
+        self.store.add("ingest_runs", {
+            "id": s.run_id, "command": self.command, "host": self.host, "started_at": started_at,
+            "ended_at": now_iso(), "seconds": round(s.seconds, 3), "files_seen": s.files_seen,
+            "files_read": s.files_read, "files_skipped": s.files_skipped, "bytes_read": s.bytes_read,
+            "lines": s.lines, "bad_lines": s.bad_lines, "rows_json": json.dumps(dict(s.rows)),
+            "unpriced_models": json.dumps(dict(s.unpriced)), "status": "ok",
+        })
+        self.store.commit()
+
+
+def backfill(db_path, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
+    """Ingest the transcripts under ``paths`` (default: Claude Code's projects dirs) into ``db_path``."""
+    paths = list(paths) if paths else [p for p in claude_projects_dirs() if p.exists()]
+    conn = store_mod.connect(db_path)
+    try:
+        return Backfill(conn, host=host, progress=progress).run(discover(paths))
+    finally:
+        conn.close()

@@ -1,0 +1,491 @@
+"""The one declaration of the database: tables, keys, columns, merge rules, indexes, FTS and views.
+
+Plain data and the standard library only: the hook path (which may not import sqlite-utils) writes
+through the same declarations as backfill, and the Datasette plugin reads them too.
+
+Merge rules say what an upsert does when a row with the same natural key already exists
+(../shared/DESIGN.md "Natural keys and merge rules"):
+
+    latest    a new non-null value replaces the old one; null never overwrites (the default)
+    first     the first non-null value ever seen stays
+    min, max  the smaller / larger of old and new (nulls ignored): first-seen and last-seen times, flags
+    usage     taken from the copy with the largest ``usage_total``: the per-block copies of one API
+              response repeat ``usage`` with a growing ``output_tokens``; keep the largest
+    original  first non-null value, except that a row written from a forked/resumed copy
+              (``is_fork_copy = 1``) gives way to the original line: usage is counted once, under
+              the session where it happened
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
+# it, so a writer can tell in one cheap read whether ``ensure`` has to run.
+SCHEMA_VERSION = 1
+
+TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    pk: tuple[str, ...]
+    columns: dict[str, str]
+    merge: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, object] = field(default_factory=dict)
+    foreign_keys: tuple[tuple[str, str, str], ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+    fts: tuple[str, ...] = ()
+
+    def rule(self, column: str) -> str:
+        return self.merge.get(column, "latest")
+
+
+_USAGE_COLUMNS = (
+    "timestamp",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_tokens",
+    "cache_creation_1h_tokens",
+    "cache_read_input_tokens",
+    "web_search_requests",
+    "speed",
+    "service_tier",
+    "inference_geo",
+    "stop_reason",
+    "cost_usd",
+    "priced",
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "sessions",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "source": TEXT,
+                "project_path": TEXT,
+                "cwd": TEXT,
+                "git_branch": TEXT,
+                "model": TEXT,
+                "version": TEXT,
+                "host": TEXT,
+                "title": TEXT,
+                "summary": TEXT,
+                "slug": TEXT,
+                "entrypoint": TEXT,
+                "permission_mode": TEXT,
+                "started_at": TEXT,
+                "ended_at": TEXT,
+                "end_reason": TEXT,
+                "transcript_path": TEXT,
+                "parent_session_id": TEXT,
+                "forked_from_session_id": TEXT,
+            },
+            merge={
+                "source": "first",
+                "project_path": "first",
+                "host": "first",
+                "summary": "first",
+                "started_at": "min",
+                "ended_at": "max",
+                "transcript_path": "first",
+                "parent_session_id": "first",
+                "forked_from_session_id": "first",
+            },
+            indexes=(("started_at",), ("project_path",)),
+        ),
+        Table(
+            "api_requests",
+            pk=("message_id", "request_id"),
+            columns={
+                "message_id": TEXT,
+                "request_id": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "is_sidechain": INTEGER,
+                "model": TEXT,
+                "timestamp": TEXT,
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_creation_input_tokens": INTEGER,
+                "cache_creation_5m_tokens": INTEGER,
+                "cache_creation_1h_tokens": INTEGER,
+                "cache_read_input_tokens": INTEGER,
+                "web_search_requests": INTEGER,
+                "usage_total": INTEGER,
+                "speed": TEXT,
+                "service_tier": TEXT,
+                "inference_geo": TEXT,
+                "stop_reason": TEXT,
+                "cost_usd": REAL,
+                "priced": INTEGER,
+                "reported_cost_usd": REAL,
+                "is_replay": INTEGER,
+                "is_fork_copy": INTEGER,
+                "source": TEXT,
+            },
+            merge={
+                **{c: "usage" for c in _USAGE_COLUMNS},
+                "usage_total": "max",
+                "session_id": "original",
+                "agent_id": "first",
+                "is_sidechain": "min",
+                "model": "first",
+                "reported_cost_usd": "first",
+                "is_fork_copy": "min",
+                "source": "first",
+            },
+            defaults={"is_replay": 0, "is_fork_copy": 0, "is_sidechain": 0},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("timestamp",), ("message_id",), ("model", "timestamp")),
+        ),
+        Table(
+            "messages",
+            pk=("uuid",),
+            columns={
+                "uuid": TEXT,
+                "session_id": TEXT,
+                "parent_uuid": TEXT,
+                "type": TEXT,
+                "subtype": TEXT,
+                "timestamp": TEXT,
+                "agent_id": TEXT,
+                "is_sidechain": INTEGER,
+                "is_meta": INTEGER,
+                "message_id": TEXT,
+                "model": TEXT,
+                "content_types": TEXT,
+                "text": TEXT,
+                "is_fork_copy": INTEGER,
+            },
+            merge={
+                "session_id": "original",
+                "parent_uuid": "first",
+                "type": "first",
+                "timestamp": "min",
+                "agent_id": "first",
+                "is_sidechain": "min",
+                "is_fork_copy": "min",
+            },
+            defaults={"is_fork_copy": 0, "is_sidechain": 0},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id", "timestamp"),),
+        ),
+        Table(
+            "tool_calls",
+            pk=("tool_use_id",),
+            columns={
+                "tool_use_id": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "is_sidechain": INTEGER,
+                "message_uuid": TEXT,
+                "tool_name": TEXT,
+                "input_json": TEXT,
+                "file_path": TEXT,
+                "command": TEXT,
+                "description": TEXT,
+                "is_error": INTEGER,
+                "error_message": TEXT,
+                "output_preview": TEXT,
+                "output_size": INTEGER,
+                "interrupted": INTEGER,
+                "started_at": TEXT,
+                "ended_at": TEXT,
+                "duration_ms": INTEGER,
+                "is_fork_copy": INTEGER,
+            },
+            merge={
+                "session_id": "original",
+                "agent_id": "first",
+                "is_sidechain": "min",
+                "message_uuid": "first",
+                "tool_name": "first",
+                "input_json": "first",
+                "file_path": "first",
+                "command": "first",
+                "description": "first",
+                "is_error": "max",
+                "interrupted": "max",
+                "started_at": "min",
+                "ended_at": "max",
+                "is_fork_copy": "min",
+            },
+            defaults={"is_fork_copy": 0, "is_sidechain": 0},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("tool_name", "started_at"), ("started_at",), ("is_error",)),
+            fts=("command", "error_message"),
+        ),
+        Table(
+            "file_events",
+            pk=("tool_use_id", "file_path"),
+            columns={
+                "tool_use_id": TEXT,
+                "file_path": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "tool_name": TEXT,
+                "operation": TEXT,
+                "timestamp": TEXT,
+            },
+            merge={"session_id": "first", "agent_id": "first", "tool_name": "first", "timestamp": "min"},
+            foreign_keys=(
+                ("session_id", "sessions", "id"),
+                ("tool_use_id", "tool_calls", "tool_use_id"),
+            ),
+            indexes=(("file_path",), ("session_id",), ("timestamp",)),
+        ),
+        Table(
+            "compactions",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "timestamp": TEXT,
+                "trigger": TEXT,
+                "pre_tokens": INTEGER,
+                "post_tokens": INTEGER,
+                "summary_preview": TEXT,
+            },
+            merge={"session_id": "first", "agent_id": "first", "timestamp": "min"},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("timestamp",)),
+        ),
+        Table(
+            "subagents",
+            pk=("agent_id",),
+            columns={
+                "agent_id": TEXT,
+                "session_id": TEXT,
+                "agent_type": TEXT,
+                "description": TEXT,
+                "tool_use_id": TEXT,
+                "model": TEXT,
+                "parent_agent_id": TEXT,
+                "spawn_depth": INTEGER,
+                "transcript_path": TEXT,
+                "started_at": TEXT,
+                "ended_at": TEXT,
+            },
+            merge={"session_id": "first", "started_at": "min", "ended_at": "max", "transcript_path": "first"},
+            foreign_keys=(
+                ("session_id", "sessions", "id"),
+                ("tool_use_id", "tool_calls", "tool_use_id"),
+            ),
+            indexes=(("session_id",),),
+        ),
+        Table(
+            "prompts",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "uuid": TEXT,
+                "prompt_id": TEXT,
+                "session_id": TEXT,
+                "timestamp": TEXT,
+                "text": TEXT,
+                "is_fork_copy": INTEGER,
+            },
+            merge={"uuid": "first", "session_id": "original", "timestamp": "min", "is_fork_copy": "min"},
+            defaults={"is_fork_copy": 0},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("timestamp",)),
+            fts=("text",),
+        ),
+        Table(
+            "errors",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "timestamp": TEXT,
+                "kind": TEXT,
+                "message": TEXT,
+                "status": INTEGER,
+                "model": TEXT,
+            },
+            merge={"session_id": "first", "timestamp": "min"},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("timestamp",), ("kind",)),
+            fts=("message",),
+        ),
+        Table(
+            "ingest_files",
+            pk=("path",),
+            columns={
+                "path": TEXT,
+                "kind": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "size": INTEGER,
+                "mtime": TEXT,
+                "mtime_ns": INTEGER,
+                "offset": INTEGER,
+                "head_hash": TEXT,
+                "lines": INTEGER,
+                "bad_lines": INTEGER,
+                "rereads": INTEGER,
+                "first_read_at": TEXT,
+                "last_read_at": TEXT,
+            },
+            merge={"first_read_at": "first", "session_id": "first", "agent_id": "first"},
+        ),
+        Table(
+            "ingest_runs",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "command": TEXT,
+                "host": TEXT,
+                "started_at": TEXT,
+                "ended_at": TEXT,
+                "seconds": REAL,
+                "files_seen": INTEGER,
+                "files_read": INTEGER,
+                "files_skipped": INTEGER,
+                "bytes_read": INTEGER,
+                "lines": INTEGER,
+                "bad_lines": INTEGER,
+                "rows_json": TEXT,
+                "unpriced_models": TEXT,
+                "status": TEXT,
+            },
+            indexes=(("started_at",),),
+        ),
+        Table(
+            "ingest_skips",
+            pk=("path", "offset"),
+            columns={
+                "path": TEXT,
+                "offset": INTEGER,
+                "run_id": TEXT,
+                "reason": TEXT,
+                "excerpt": TEXT,
+                "seen_at": TEXT,
+            },
+            merge={"run_id": "first", "seen_at": "first"},
+        ),
+    )
+}
+
+# Derived numbers are views over the base rows, never counters kept in step by hand.
+# ``is_replay = 0`` drops the /btw side-question logs that replay parent responses (FORMATS §2.10).
+VIEWS: dict[str, str] = {
+    "daily_usage": """
+select
+  date(timestamp) as day,
+  model,
+  count(*) as requests,
+  sum(input_tokens) as input_tokens,
+  sum(output_tokens) as output_tokens,
+  sum(cache_creation_input_tokens) as cache_creation_input_tokens,
+  sum(cache_read_input_tokens) as cache_read_input_tokens,
+  sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
+      + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)) as total_tokens,
+  round(sum(cost_usd), 6) as cost_usd,
+  sum(case when priced then 0 else 1 end) as unpriced_requests
+from api_requests
+where is_replay = 0
+group by day, model
+""",
+    "session_usage": """
+select
+  session_id,
+  min(timestamp) as first_request_at,
+  max(timestamp) as last_request_at,
+  count(*) as requests,
+  sum(input_tokens) as input_tokens,
+  sum(output_tokens) as output_tokens,
+  sum(cache_creation_input_tokens) as cache_creation_input_tokens,
+  sum(cache_read_input_tokens) as cache_read_input_tokens,
+  round(sum(cost_usd), 6) as cost_usd,
+  sum(case when agent_id is not null or is_sidechain then 1 else 0 end) as subagent_requests,
+  sum(case when priced then 0 else 1 end) as unpriced_requests
+from api_requests
+where is_replay = 0
+group by session_id
+""",
+}
+
+# Statements run after each ingested file, for the sessions it touched (``:session_id``): facts that
+# need two lines from different places (a tool_use and its tool_result; an Agent call and the
+# subagent it started; a /btw replay and the response it replays).
+DERIVATIONS: tuple[str, ...] = (
+    # A /btw side question replays parent responses: same message.id, a new requestId, sidechain.
+    """update api_requests set is_replay = 1
+       where session_id = :session_id and is_sidechain = 1 and is_replay = 0
+         and exists (select 1 from api_requests o
+                     where o.message_id = api_requests.message_id
+                       and o.request_id != api_requests.request_id
+                       and o.is_sidechain = 0)""",
+    # Transcript timing: from the tool_use line to the tool_result line (hooks report their own).
+    """update tool_calls
+       set duration_ms = cast(round((julianday(ended_at) - julianday(started_at)) * 86400000) as integer)
+       where session_id = :session_id and duration_ms is null
+         and started_at is not null and ended_at is not null""",
+    # A subagent's type and task come from the Agent (formerly Task) call that started it.
+    """update subagents
+       set agent_type = coalesce(agent_type,
+             (select json_extract(t.input_json, '$.subagent_type') from tool_calls t
+              where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json))),
+           description = coalesce(description,
+             (select json_extract(t.input_json, '$.description') from tool_calls t
+              where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json)))
+       where session_id = :session_id and tool_use_id is not null
+         and (agent_type is null or description is null)""",
+)
+
+
+def ensure(conn) -> None:
+    """Apply the declarations above to a database: add what is missing, never drop data.
+
+    Idempotent and safe to race: several processes (hooks on a fresh machine) may call it at once,
+    so every step is "if not exists" and a lost race is retried. Sets ``user_version`` last, so a
+    writer that sees the current version knows everything here exists.
+    """
+    import sqlite3
+
+    import sqlite_utils  # only here: the hook path imports this module but never calls ensure twice
+
+    db = sqlite_utils.Database(conn)
+    for attempt in range(5):
+        try:
+            if conn.execute("pragma journal_mode").fetchone()[0] != "wal":
+                db.enable_wal()
+            _ensure_tables(db)
+            conn.execute(f"pragma user_version = {SCHEMA_VERSION}")
+            return
+        except sqlite3.OperationalError as e:  # another process created the same thing first
+            if attempt == 4 or not ("already exists" in str(e) or "locked" in str(e)):
+                raise
+
+
+def _ensure_tables(db) -> None:
+    for t in TABLES.values():
+        table = db.table(t.name)
+        if not table.exists():
+            table.create(
+                t.columns,
+                pk=t.pk[0] if len(t.pk) == 1 else t.pk,
+                foreign_keys=list(t.foreign_keys),
+                defaults=dict(t.defaults),
+                if_not_exists=True,
+            )
+        else:
+            existing = {c.name for c in table.columns}
+            for column, type_ in t.columns.items():
+                if column not in existing:
+                    table.add_column(column, type_, not_null_default=t.defaults.get(column))
+        for columns in t.indexes:
+            table.create_index(columns, if_not_exists=True)
+        if t.fts and not table.detect_fts():
+            table.enable_fts(t.fts, create_triggers=True)
+    for name, sql in VIEWS.items():
+        db.create_view(name, sql.strip(), replace=True)

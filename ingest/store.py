@@ -1,0 +1,139 @@
+"""The one writer: every source's records go into SQLite through here.
+
+Records are ``(table, row)`` pairs, rows being dicts keyed by column names of ``ingest.schema``.
+Each distinct set of columns gets one generated ``INSERT ... ON CONFLICT DO UPDATE`` statement whose
+``SET`` clause applies the schema's merge rules, so the same fact seen by two sources (or twice by
+one) converges on one row. sqlite-utils' own upsert replaces values with whatever it is given; the
+rules here (null never overwrites, keep the largest usage copy, first-seen times) need SQL of their
+own, generated from the one declaration.
+
+Standard library only: the hook path uses this module too.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from . import schema
+
+BUSY_TIMEOUT_S = 10.0
+
+
+def connect(path: str | os.PathLike, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """Open (creating if needed, readable by its owner only) a database with the schema in place."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute(f"pragma busy_timeout = {int(timeout * 1000)}")
+    conn.execute("pragma synchronous = normal")  # durable across crashes in WAL mode
+    if conn.execute("pragma user_version").fetchone()[0] < schema.SCHEMA_VERSION:
+        schema.ensure(conn)
+    return conn
+
+
+def _merge_expression(table: schema.Table, column: str) -> str:
+    new, old = f"excluded.[{column}]", f"[{table.name}].[{column}]"
+    rule = table.rule(column)
+    if rule == "latest":
+        return f"coalesce({new}, {old})"
+    if rule == "first":
+        return f"coalesce({old}, {new})"
+    if rule in ("min", "max"):
+        return f"coalesce({rule}({new}, {old}), {new}, {old})"
+    if rule == "usage":
+        return (
+            f"case when coalesce(excluded.usage_total, -1) > coalesce([{table.name}].usage_total, -1) "
+            f"then {new} else coalesce({old}, {new}) end"
+        )
+    if rule == "original":
+        return (
+            f"case when {old} is null then {new} "
+            f"when [{table.name}].is_fork_copy = 1 and excluded.is_fork_copy = 0 then coalesce({new}, {old}) "
+            f"else {old} end"
+        )
+    raise ValueError(f"unknown merge rule {rule!r} for {table.name}.{column}")
+
+
+def upsert_sql(table_name: str, columns: tuple[str, ...]) -> str:
+    table = schema.TABLES[table_name]
+    unknown = set(columns) - set(table.columns)
+    if unknown:
+        raise KeyError(f"{table_name} has no column(s) {sorted(unknown)}")
+    missing = set(table.pk) - set(columns)
+    if missing:
+        raise KeyError(f"{table_name} row lacks its key {sorted(missing)}")
+    names = ", ".join(f"[{c}]" for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = [c for c in columns if c not in table.pk]
+    conflict = ", ".join(f"[{c}]" for c in table.pk)
+    sql = f"insert into [{table_name}] ({names}) values ({marks}) on conflict ({conflict}) do "
+    if not updates:
+        return sql + "nothing"
+    return sql + "update set " + ", ".join(f"[{c}] = {_merge_expression(table, c)}" for c in updates)
+
+
+class Store:
+    """Buffers records and writes them in batches; the caller owns transactions (``begin``/``commit``)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, batch_size: int = 5000):
+        self.conn = conn
+        self.batch_size = batch_size
+        self._pending: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
+        self._buffered = 0
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.rows = Counter()  # rows sent per table (upserts, whether new or merged)
+        self.touched_sessions: set[str] = set()
+
+    # transactions -----------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.conn.execute("begin immediate")
+
+    def commit(self) -> None:
+        self.flush()
+        self.conn.execute("commit")
+
+    def rollback(self) -> None:
+        self._pending.clear()
+        self._buffered = 0
+        if self.conn.in_transaction:
+            self.conn.execute("rollback")
+
+    # writing ----------------------------------------------------------------------------------
+    def add(self, table: str, row: dict) -> None:
+        key = (table, tuple(row))
+        self._pending[key].append(tuple(row.values()))
+        self._buffered += 1
+        session_id = row.get("session_id")
+        if session_id is not None:
+            self.touched_sessions.add(session_id)
+        if self._buffered >= self.batch_size:
+            self.flush()
+
+    def write(self, records) -> None:
+        for table, row in records:
+            self.add(table, row)
+
+    def flush(self) -> None:
+        for key, rows in self._pending.items():
+            sql = self._sql.get(key)
+            if sql is None:
+                sql = self._sql[key] = upsert_sql(*key)
+            self.conn.executemany(sql, rows)
+            self.rows[key[0]] += len(rows)
+        self._pending.clear()
+        self._buffered = 0
+
+    def derive(self, session_ids=None) -> None:
+        """Run the schema's cross-row derivations for the given (default: touched) sessions."""
+        self.flush()
+        ids = self.touched_sessions if session_ids is None else session_ids
+        for session_id in sorted(ids):
+            for sql in schema.DERIVATIONS:
+                self.conn.execute(sql, {"session_id": session_id})
+        if session_ids is None:
+            self.touched_sessions = set()
