@@ -238,8 +238,8 @@ class Backfill:
         summary.bytes_read += since_commit
         summary.lines += lines
         summary.bad_lines += bad
-        summary.unpriced.update(parser.unpriced)
-        parser.unpriced.clear()
+        for model, keys in parser.unpriced.items():
+            summary.unpriced[model] += len(keys)
 
     def _checkpoint(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
         """Write what the parser summarised, derive, record the offset, commit: one transaction."""

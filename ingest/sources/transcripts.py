@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -173,7 +172,7 @@ class TranscriptParser:
     def __init__(self, ctx: FileContext):
         self.ctx = ctx
         self.session_id: str | None = None  # the first session id met in the file
-        self.unpriced = Counter()  # model -> API responses that had no price
+        self.unpriced: dict[str, set] = {}  # model -> keys of the API responses that had no price
         self._sessions: dict[str, _SessionSeen] = {}
         self._agent_seen: dict[str, list] = {}  # agent id -> [session, first, last]
 
@@ -400,7 +399,7 @@ class TranscriptParser:
             web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts,
         )
         if cost is None:
-            self.unpriced[model or "(none)"] += 1
+            self.unpriced.setdefault(model or "(none)", set()).add((message["id"], d.get("requestId")))
         reported = d.get("costUSD")
         return {
             "message_id": message["id"],
