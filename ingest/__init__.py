@@ -9,7 +9,7 @@ The library is the product and the CLI a thin shell over it::
 Nothing here imports click, sqlite-utils or datasette at import time: the hook path stays light.
 """
 
-from .backfill import backfill, discover
+from .incremental import backfill, discover
 from .paths import default_db_path
 
 __all__ = ["backfill", "discover", "default_db_path"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .backfill import Backfill, claude_projects_dirs, discover
+from .incremental import Backfill, claude_projects_dirs, discover
 from .paths import DB_ENV, default_db_path, samples_dir
 from .store import connect
 

@@ -78,7 +78,7 @@ def cost_usd(
     long = price.get("long_context")
     threshold = prices.get("long_context", {}).get("threshold_input_tokens", 200_000)
     if long and inp + created + read > threshold and (
-        not long.get("until") or (timestamp or "") < long["until"]
+        not long.get("until") or (timestamp is not None and timestamp < long["until"])
     ):
         # Every token of the request at the premium rate; cache multipliers apply on top.
         rate_in, rate_out = long["input"], long["output"]
