@@ -6,10 +6,20 @@ The library is the product and the CLI a thin shell over it::
     summary = backfill("claude.db")          # every transcript under ~/.claude/projects
     print(summary.line())
 
-Nothing here imports click, sqlite-utils or datasette at import time: the hook path stays light.
+Names are imported on first use, so that the hook path (``ingest.hook``) loads nothing it does not
+need: no click, no sqlite-utils, no datasette, and none of the other sources' parsers.
 """
 
-from .incremental import backfill, discover
-from .paths import default_db_path
-
 __all__ = ["backfill", "discover", "default_db_path"]
+
+
+def __getattr__(name):
+    if name in ("backfill", "discover"):
+        from . import incremental
+
+        return getattr(incremental, name)
+    if name == "default_db_path":
+        from .paths import default_db_path
+
+        return default_db_path
+    raise AttributeError(f"module 'ingest' has no attribute {name!r}")

@@ -71,3 +71,29 @@ def test_bad_lines_show_in_the_summary(tmp_path):
 def test_help_lists_commands_with_examples(tmp_path):
     r = claude_ingest("backfill", "--help", env=env_with(tmp_path))
     assert r.returncode == 0 and "Example" in r.stdout and "--db" in r.stdout
+
+
+def test_progress_bar_on_a_terminal(tmp_path):
+    """stderr on a pseudo-terminal: click's progress bar is drawn; stdout still gets the summary."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "backfill", str(PROJECTS), "--db", str(tmp_path / "t.db")],
+                            stdout=subprocess.PIPE, stderr=follower, env=env_with(tmp_path))
+    os.close(follower)
+    out, _ = proc.communicate(timeout=120)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"Reading transcripts" in seen and b"100%" in seen
+    assert b"6 files read" in out
