@@ -61,6 +61,7 @@ def backfill(paths, db_path, quiet):
     conn = connect(db_path)
     try:
         run = Backfill(conn)
+        run.replay_spool(db_path)
         todo = run.pending(discover(paths))
         total = sum(st.st_size for _, st in todo if st is not None)
         if total and not quiet and sys.stderr.isatty():
@@ -73,6 +74,124 @@ def backfill(paths, db_path, quiet):
         conn.close()
     if not quiet:
         click.echo(f"backfill {db_path}: {summary.line()}")
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@db_option
+def hook(db_path):
+    """Store one Claude Code hook payload read on stdin (called by the hooks themselves).
+
+    Always exits 0 and prints nothing; if the database is busy or unwritable the payload is spooled
+    beside it and replayed by the next run. CLAUDE_INGEST_DEBUG=1 shows failures on stderr.
+
+    \b
+    Example (what install-hooks writes into settings.json):
+        echo '{"session_id": "…", "hook_event_name": "Stop"}' | claude-ingest hook
+    """
+    from .hook import main as hook_main
+
+    sys.exit(hook_main(["--db", str(db_path)]))
+
+
+@cli.command("install-hooks")
+@db_option
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="settings.json to edit (default: user scope, $CLAUDE_CONFIG_DIR or ~/.claude).")
+@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
+@click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
+              flag_value=".", default=None, help="Also install the post-commit hook in this repository.")
+@click.pass_context
+def install_hooks(ctx, db_path, settings_file, project, git_repo):
+    """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
+
+    Keeps every other hook and setting, writes a backup first, and changes nothing when already
+    installed. The hooks call this claude-ingest by its absolute path.
+
+    \b
+    Examples:
+        claude-ingest install-hooks
+        claude-ingest install-hooks --project --git .
+    """
+    from . import install
+
+    db = _explicit_db(ctx, db_path)
+    path = install.settings_path(project=project, settings=settings_file)
+    try:
+        settings, added = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
+    except install.SettingsError as e:
+        raise click.ClickException(str(e))
+    if added:
+        backup = install.write_settings(path, settings)
+        click.echo(f"{path}: added claude-ingest hook for {len(added)} events ({', '.join(added)})"
+                   + (f"; backup at {backup}" if backup else ""))
+    else:
+        click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
+    if git_repo is not None:
+        try:
+            hook_file, changed = install.install_git_hook(git_repo.resolve(), db)
+        except install.SettingsError as e:
+            raise click.ClickException(str(e))
+        click.echo(f"{hook_file}: {'added' if changed else 'already has'} claude-ingest git-commit")
+
+
+@cli.command("uninstall-hooks")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
+@click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
+              flag_value=".", default=None, help="Also remove the post-commit hook from this repository.")
+def uninstall_hooks(settings_file, project, git_repo):
+    """Remove exactly the handlers that install-hooks added (and the git post-commit block)."""
+    from . import install
+
+    path = install.settings_path(project=project, settings=settings_file)
+    try:
+        settings, removed = install.remove_hooks(install.read_settings(path))
+    except install.SettingsError as e:
+        raise click.ClickException(str(e))
+    if removed:
+        backup = install.write_settings(path, settings)
+        click.echo(f"{path}: removed claude-ingest hook from {len(removed)} events; backup at {backup}")
+    else:
+        click.echo(f"{path}: no claude-ingest hook to remove")
+    if git_repo is not None:
+        try:
+            hook_file, changed = install.uninstall_git_hook(git_repo.resolve())
+        except install.SettingsError as e:
+            raise click.ClickException(str(e))
+        click.echo(f"{hook_file}: {'removed' if changed else 'had no'} claude-ingest git-commit")
+
+
+@cli.command("git-commit")
+@db_option
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
+              help="Repository (default: the current directory).")
+@click.option("--rev", default="HEAD", show_default=True, help="Commit to record.")
+def git_commit(db_path, repo, rev):
+    """Record a commit: sha, repository, branch, author, message, files, and the active session.
+
+    For a git post-commit hook (`install-hooks --git` installs it). Exits 0 even when it cannot
+    record, so that it never gets in the way of a commit; the reason goes to stderr.
+
+    \b
+    Example:
+        claude-ingest git-commit --repo ~/src/myproject
+    """
+    from .commits import record_commit
+
+    try:
+        row = record_commit(db_path, repo.resolve(), rev)
+    except Exception as e:  # noqa: BLE001 - a post-commit hook must not fail
+        click.echo(f"claude-ingest git-commit: not recorded: {e}", err=True)
+        return
+    session = f" (session {row['session_id']})" if row.get("session_id") else ""
+    click.echo(f"recorded {row['sha'][:12]} in {row['repository']}{session}")
+
+
+def _explicit_db(ctx, db_path):
+    """The --db to bake into installed hooks: only one given explicitly (flag or environment)."""
+    source = ctx.get_parameter_source("db_path")
+    return db_path if source in (click.core.ParameterSource.COMMANDLINE,
+                                 click.core.ParameterSource.ENVIRONMENT) else None
 
 
 def main():

@@ -1,16 +1,20 @@
 """The ``claude-ingest`` console script.
 
-Kept apart from ``cli`` so that commands that run inside an agent's loop can skip importing click
-and sqlite-utils; everything else goes to the click group.
+``hook`` runs inside the agent's loop on every tool call: it is dispatched here, before click and
+the rest of the CLI are imported. Everything else goes to the click group.
 """
 
 import sys
 
 
-def main() -> None:
+def main() -> int:
+    if sys.argv[1:2] == ["hook"] and "--help" not in sys.argv:
+        from .hook import main as hook_main
+
+        return hook_main(sys.argv[2:])
     from .cli import cli
 
-    cli(prog_name="claude-ingest")
+    return cli(prog_name="claude-ingest")
 
 
 if __name__ == "__main__":

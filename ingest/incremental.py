@@ -88,12 +88,14 @@ class RunSummary:
     bad_lines: int = 0
     rows: Counter = field(default_factory=Counter)
     unpriced: Counter = field(default_factory=Counter)
+    spooled: int = 0
     seconds: float = 0.0
 
     def line(self) -> str:
         rows = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
         unpriced = ", ".join(f"{m} ({n})" for m, n in self.unpriced.most_common()) or "none"
         failed = f", {self.files_failed} unreadable" if self.files_failed else ""
+        failed += f", {self.spooled} spooled hook events replayed" if self.spooled else ""
         return (
             f"{self.files_read} files read, {self.files_skipped} unchanged{failed}; "
             f"{self.lines:,} lines ({self.bytes_read / 1e6:.1f} MB), {self.bad_lines} bad lines skipped; "
@@ -130,6 +132,13 @@ class Backfill:
             row[0]: row[1:]
             for row in conn.execute("select path, size, mtime_ns, offset, head_hash, rereads from ingest_files")
         }
+
+    def replay_spool(self, db_path) -> int:
+        """Hook payloads spooled while the database was busy or unwritable go in first."""
+        from .hook import replay_spool
+
+        self.summary.spooled = replay_spool(self.conn, Path(db_path))
+        return self.summary.spooled
 
     def pending(self, files: list[TranscriptFile]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
         """The files whose (size, mtime) changed since they were last read, with their stat."""
@@ -291,6 +300,8 @@ def backfill(db_path, paths: Iterable[Path] | None = None, *, progress=None, hos
     paths = list(paths) if paths else [p for p in claude_projects_dirs() if p.exists()]
     conn = store_mod.connect(db_path)
     try:
-        return Backfill(conn, host=host, progress=progress).run(discover(paths))
+        run = Backfill(conn, host=host, progress=progress)
+        run.replay_spool(db_path)
+        return run.run(discover(paths))
     finally:
         conn.close()

@@ -18,25 +18,27 @@ Merge rules say what an upsert does when a row with the same natural key already
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
 
-@dataclass(frozen=True)
 class Table:
-    name: str
-    pk: tuple[str, ...]
-    columns: dict[str, str]
-    merge: dict[str, str] = field(default_factory=dict)
-    defaults: dict[str, object] = field(default_factory=dict)
-    foreign_keys: tuple[tuple[str, str, str], ...] = ()
-    indexes: tuple[tuple[str, ...], ...] = ()
-    fts: tuple[str, ...] = ()
+    """One table: its natural key, columns with SQL types, merge rules, and what to index.
+
+    A plain class rather than a dataclass: this module is imported on every hook call, where
+    importing ``dataclasses`` alone costs a fifth of Python's start-up.
+    """
+
+    __slots__ = ("name", "pk", "columns", "merge", "defaults", "foreign_keys", "indexes", "fts")
+
+    def __init__(self, name: str, pk: tuple, columns: dict, merge: dict | None = None,
+                 defaults: dict | None = None, foreign_keys: tuple = (), indexes: tuple = (), fts: tuple = ()):
+        self.name, self.pk, self.columns = name, pk, columns
+        self.merge, self.defaults = merge or {}, defaults or {}
+        self.foreign_keys, self.indexes, self.fts = foreign_keys, indexes, fts
 
     def rule(self, column: str) -> str:
         return self.merge.get(column, "latest")
@@ -82,6 +84,7 @@ TABLES: dict[str, Table] = {
                 "started_at": TEXT,
                 "ended_at": TEXT,
                 "end_reason": TEXT,
+                "start_source": TEXT,
                 "transcript_path": TEXT,
                 "parent_session_id": TEXT,
                 "forked_from_session_id": TEXT,
@@ -252,6 +255,7 @@ TABLES: dict[str, Table] = {
                 "pre_tokens": INTEGER,
                 "post_tokens": INTEGER,
                 "summary_preview": TEXT,
+                "custom_instructions": TEXT,
             },
             merge={"session_id": "first", "agent_id": "first", "timestamp": "min"},
             foreign_keys=(("session_id", "sessions", "id"),),
@@ -314,6 +318,70 @@ TABLES: dict[str, Table] = {
             merge={"session_id": "first", "timestamp": "min"},
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id",), ("timestamp",), ("kind",)),
+            fts=("message",),
+        ),
+        Table(
+            "hook_events",
+            pk=("id",),
+            columns={
+                "id": TEXT,  # sha256 of the payload bytes: a retried call is the same event
+                "received_at": TEXT,
+                "event": TEXT,
+                "known": INTEGER,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "tool_use_id": TEXT,
+                "cwd": TEXT,
+                "source": TEXT,
+                "size": INTEGER,
+                "payload": TEXT,
+                "derive_error": TEXT,
+            },
+            merge={"received_at": "first", "source": "first", "payload": "first"},
+            indexes=(("session_id",), ("event", "received_at"), ("received_at",), ("tool_use_id",)),
+        ),
+        Table(
+            "permission_decisions",
+            pk=("id",),
+            columns={
+                "id": TEXT,
+                "session_id": TEXT,
+                "agent_id": TEXT,
+                "timestamp": TEXT,
+                "event": TEXT,
+                "decision": TEXT,
+                "tool_use_id": TEXT,
+                "tool_name": TEXT,
+                "input_json": TEXT,
+                "file_path": TEXT,
+                "command": TEXT,
+                "reason": TEXT,
+                "permission_mode": TEXT,
+            },
+            merge={"timestamp": "first"},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id",), ("tool_name", "timestamp"), ("timestamp",)),
+        ),
+        Table(
+            "commits",
+            pk=("sha",),
+            columns={
+                "sha": TEXT,
+                "repository": TEXT,
+                "branch": TEXT,
+                "author_name": TEXT,
+                "author_email": TEXT,
+                "committed_at": TEXT,
+                "message": TEXT,
+                "files_json": TEXT,
+                "files_changed": INTEGER,
+                "session_id": TEXT,
+                "host": TEXT,
+                "recorded_at": TEXT,
+            },
+            merge={"session_id": "first", "recorded_at": "first"},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("repository", "committed_at"), ("session_id",), ("committed_at",)),
             fts=("message",),
         ),
         Table(
@@ -414,33 +482,96 @@ group by session_id
 """,
 }
 
-# Statements run after each ingested file, for the sessions it touched (``:session_id``): facts that
-# need two lines from different places (a tool_use and its tool_result; an Agent call and the
-# subagent it started; a /btw replay and the response it replays).
-DERIVATIONS: tuple[str, ...] = (
+# Statements run after a batch of writes, for each session it touched (``:session_id``), when the
+# batch wrote to one of the tables named beside the statement: facts that need two rows from
+# different places (a tool_use and its tool_result; an Agent call and the subagent it started; a /btw
+# replay and the response it replays; a hook's view and a transcript's view of the same event).
+DERIVATIONS: tuple[tuple[frozenset, str], ...] = (
     # A /btw side question replays parent responses: same message.id, a new requestId, sidechain.
-    """update api_requests set is_replay = 1
-       where session_id = :session_id and is_sidechain = 1 and is_replay = 0
-         and exists (select 1 from api_requests o
-                     where o.message_id = api_requests.message_id
-                       and o.request_id != api_requests.request_id
-                       and o.is_sidechain = 0)""",
-    # Transcript timing: from the tool_use line to the tool_result line (hooks report their own).
-    """update tool_calls
-       set duration_ms = cast(round((julianday(ended_at) - julianday(started_at)) * 86400000) as integer)
-       where session_id = :session_id and duration_ms is null
-         and started_at is not null and ended_at is not null""",
+    (frozenset({"api_requests"}), """
+update api_requests set is_replay = 1
+ where session_id = :session_id and is_sidechain = 1 and is_replay = 0
+   and exists (select 1 from api_requests o
+               where o.message_id = api_requests.message_id
+                 and o.request_id != api_requests.request_id
+                 and o.is_sidechain = 0)"""),
+    # Timing from first to last sign of the call (tool_use line or PreToolUse, tool_result line or
+    # PostToolUse), unless a PostToolUse hook reported the tool's own duration.
+    (frozenset({"tool_calls"}), """
+update tool_calls
+   set duration_ms = cast(round((julianday(ended_at) - julianday(started_at)) * 86400000) as integer)
+ where session_id = :session_id and duration_ms is null
+   and started_at is not null and ended_at is not null"""),
+    # Hooks older than CC 2.0.43 had no tool_use_id: their fallback key gives way to the transcript's.
+    (frozenset({"tool_calls"}), """
+delete from tool_calls
+ where session_id = :session_id and tool_use_id like 'hook:%'
+   and exists (select 1 from tool_calls t
+               where t.session_id = tool_calls.session_id and t.tool_use_id not like 'hook:%'
+                 and t.tool_name = tool_calls.tool_name and t.input_json = tool_calls.input_json)"""),
+    (frozenset({"tool_calls", "file_events"}), """
+delete from file_events
+ where session_id = :session_id and tool_use_id like 'hook:%'
+   and tool_use_id not in (select tool_use_id from tool_calls where session_id = :session_id)"""),
     # A subagent's type and task come from the Agent (formerly Task) call that started it.
-    """update subagents
-       set agent_type = coalesce(agent_type,
-             (select json_extract(t.input_json, '$.subagent_type') from tool_calls t
-              where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json))),
-           description = coalesce(description,
-             (select json_extract(t.input_json, '$.description') from tool_calls t
-              where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json)))
-       where session_id = :session_id and tool_use_id is not null
-         and (agent_type is null or description is null)""",
+    (frozenset({"subagents", "tool_calls"}), """
+update subagents
+   set agent_type = coalesce(agent_type,
+         (select json_extract(t.input_json, '$.subagent_type') from tool_calls t
+          where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json))),
+       description = coalesce(description,
+         (select json_extract(t.input_json, '$.description') from tool_calls t
+          where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json)))
+ where session_id = :session_id and tool_use_id is not null
+   and (agent_type is null or description is null)"""),
+    # A prompt seen by UserPromptSubmit without a prompt_id (CC < 2.1.196) is the transcript's
+    # prompt with the same text in the same session, written within two minutes of it.
+    (frozenset({"prompts"}), """
+delete from prompts
+ where session_id = :session_id and id like 'hook:%'
+   and exists (select 1 from prompts t
+               where t.session_id = prompts.session_id and t.id not like 'hook:%' and t.text = prompts.text
+                 and abs(julianday(t.timestamp) - julianday(prompts.timestamp)) * 86400 < 120)"""),
+    # PreCompact and PostCompact carry no id the transcript shares: they are the compaction whose
+    # compact_boundary lies within ten minutes (summarising takes a while); with no transcript, a
+    # PostCompact belongs to the PreCompact before it. What only the hooks saw is kept on the
+    # surviving row before the hook rows go.
+    (frozenset({"compactions"}), """
+update compactions
+   set trigger = coalesce(trigger, (select h.trigger from compactions h
+         where h.session_id = compactions.session_id and h.id like 'hook:%' and h.id != compactions.id
+           and h.trigger is not null
+           and abs(julianday(h.timestamp) - julianday(compactions.timestamp)) * 86400 < 600)),
+       custom_instructions = coalesce(custom_instructions, (select h.custom_instructions from compactions h
+         where h.session_id = compactions.session_id and h.id like 'hook:pre:%' and h.id != compactions.id
+           and h.custom_instructions is not null
+           and abs(julianday(h.timestamp) - julianday(compactions.timestamp)) * 86400 < 600)),
+       summary_preview = coalesce(summary_preview, (select h.summary_preview from compactions h
+         where h.session_id = compactions.session_id and h.id like 'hook:post:%' and h.id != compactions.id
+           and h.summary_preview is not null
+           and abs(julianday(h.timestamp) - julianday(compactions.timestamp)) * 86400 < 600))
+ where session_id = :session_id and id not like 'hook:post:%'"""),
+    (frozenset({"compactions"}), """
+delete from compactions
+ where session_id = :session_id and id like 'hook:%'
+   and exists (select 1 from compactions o
+               where o.session_id = compactions.session_id and o.id != compactions.id
+                 and (o.id not like 'hook:%'
+                      or (compactions.id like 'hook:post:%' and o.id like 'hook:pre:%'
+                          and o.timestamp <= compactions.timestamp))
+                 and abs(julianday(o.timestamp) - julianday(compactions.timestamp)) * 86400 < 600)"""),
 )
+
+
+# The session a commit belongs to: the latest one active in the repository's directory (or below it)
+# within two hours of the commit, that has not ended.
+ACTIVE_SESSION_SQL = """
+select id from sessions
+ where (cwd = :repository or cwd like :repository || '/%')
+   and end_reason is null
+   and julianday(:committed_at) - julianday(coalesce(ended_at, started_at)) between -1.0 / 24 and 2.0 / 24
+ order by coalesce(ended_at, started_at) desc
+ limit 1"""
 
 
 def ensure(conn) -> None:

@@ -88,6 +88,7 @@ class Store:
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self.rows = Counter()  # rows sent per table (upserts, whether new or merged)
         self.touched_sessions: set[str] = set()
+        self.touched_tables: set[str] = set()
 
     # transactions -----------------------------------------------------------------------------
     def begin(self) -> None:
@@ -97,9 +98,14 @@ class Store:
         self.flush()
         self.conn.execute("commit")
 
-    def rollback(self) -> None:
+    def discard(self) -> None:
+        """Forget buffered rows not yet sent (the caller rolls back what was)."""
         self._pending.clear()
         self._buffered = 0
+        self.touched_sessions, self.touched_tables = set(), set()
+
+    def rollback(self) -> None:
+        self.discard()
         if self.conn.in_transaction:
             self.conn.execute("rollback")
 
@@ -111,6 +117,7 @@ class Store:
         session_id = row.get("session_id")
         if session_id is not None:
             self.touched_sessions.add(session_id)
+            self.touched_tables.add(table)
         if self._buffered >= self.batch_size:
             self.flush()
 
@@ -128,12 +135,11 @@ class Store:
         self._pending.clear()
         self._buffered = 0
 
-    def derive(self, session_ids=None) -> None:
-        """Run the schema's cross-row derivations for the given (default: touched) sessions."""
+    def derive(self) -> None:
+        """Run the schema's cross-row derivations for the sessions and tables written since last time."""
         self.flush()
-        ids = self.touched_sessions if session_ids is None else session_ids
-        for session_id in sorted(ids):
-            for sql in schema.DERIVATIONS:
+        statements = [sql for tables, sql in schema.DERIVATIONS if tables & self.touched_tables]
+        for session_id in sorted(self.touched_sessions):
+            for sql in statements:
                 self.conn.execute(sql, {"session_id": session_id})
-        if session_ids is None:
-            self.touched_sessions = set()
+        self.touched_sessions, self.touched_tables = set(), set()

@@ -1,0 +1,181 @@
+"""Putting ``claude-ingest`` into Claude Code's settings.json and a repository's post-commit hook.
+
+Every change is additive and reversible: other hooks and settings are kept as they were, a backup is
+written before a file changes, installing twice changes nothing, and uninstalling removes exactly
+the handlers that call ``claude-ingest hook`` (or the post-commit block between our markers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Every event of the 2026-08 reference except WorktreeCreate (its stdout is read as a path) and
+# MessageDisplay (fires on every streamed text delta; the transcript has the text).
+HOOK_EVENTS = (
+    "SessionStart", "SessionEnd", "UserPromptSubmit", "UserPromptExpansion", "PreToolUse",
+    "PostToolUse", "PostToolUseFailure", "PostToolBatch", "PermissionRequest", "PermissionDenied",
+    "Notification", "SubagentStart", "SubagentStop", "Stop", "StopFailure", "PreCompact", "PostCompact",
+    "TaskCreated", "TaskCompleted", "TeammateIdle", "InstructionsLoaded", "ConfigChange", "CwdChanged",
+    "FileChanged", "DirectoryAdded", "Elicitation", "ElicitationResult", "Setup", "WorktreeRemove",
+)
+HOOK_TIMEOUT_S = 10  # the hook bounds itself at 5 s; Claude Code's default would be 600
+_OURS = re.compile(r"(claude-ingest['\"]?|-m ingest) hook(\s|$)")
+GIT_BEGIN, GIT_END = "# >>> claude-ingest git-commit >>>", "# <<< claude-ingest git-commit <<<"
+
+
+def executable() -> str:
+    """The absolute path of this claude-ingest: hooks run with Claude Code's PATH, not ours."""
+    found = shutil.which("claude-ingest")
+    if found:
+        return str(Path(found).resolve())
+    script = Path(sys.argv[0])
+    if script.name == "claude-ingest" and script.exists():
+        return str(script.resolve())
+    return f"{shlex.quote(sys.executable)} -m ingest"
+
+
+def command_line(subcommand: str, db_path: Path | None = None) -> str:
+    exe = executable()
+    command = f"{exe if exe.endswith(' -m ingest') else shlex.quote(exe)} {subcommand}"
+    if db_path is not None:
+        command += " --db " + shlex.quote(str(db_path))
+    return command
+
+
+def settings_path(*, project: bool = False, settings: Path | None = None) -> Path:
+    if settings:
+        return Path(settings).expanduser()
+    if project:
+        return Path.cwd() / ".claude" / "settings.local.json"  # personal, not committed
+    base = os.environ.get("CLAUDE_CONFIG_DIR", "").split(",")[0].strip() or "~/.claude"
+    return Path(base).expanduser() / "settings.json"
+
+
+def _is_ours(handler) -> bool:
+    return isinstance(handler, dict) and isinstance(handler.get("command"), str) and bool(
+        _OURS.search(handler["command"]))
+
+
+def add_hooks(settings: dict, command: str) -> tuple[dict, list[str]]:
+    """A copy of ``settings`` with one handler per event calling ``command``; and the events added."""
+    settings = json.loads(json.dumps(settings))
+    hooks = settings.setdefault("hooks", {})
+    added = []
+    for event in HOOK_EVENTS:
+        groups = hooks.setdefault(event, [])
+        mine = [h for g in groups if isinstance(g, dict) for h in g.get("hooks", []) if _is_ours(h)]
+        if any(h.get("command") == command for h in mine):
+            continue
+        _remove_ours(groups)  # an older install (another path or database) is replaced
+        groups.append({"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}]})
+        added.append(event)
+    return settings, added
+
+
+def _remove_ours(groups: list) -> int:
+    removed = 0
+    for group in list(groups):
+        if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+            continue
+        keep = [h for h in group["hooks"] if not _is_ours(h)]
+        removed += len(group["hooks"]) - len(keep)
+        if keep:
+            group["hooks"] = keep
+        else:
+            groups.remove(group)
+    return removed
+
+
+def remove_hooks(settings: dict) -> tuple[dict, list[str]]:
+    settings = json.loads(json.dumps(settings))
+    hooks = settings.get("hooks")
+    removed = []
+    if isinstance(hooks, dict):
+        for event, groups in list(hooks.items()):
+            if isinstance(groups, list) and _remove_ours(groups):
+                removed.append(event)
+                if not groups:
+                    del hooks[event]
+        if not hooks:
+            del settings["hooks"]
+    return settings, removed
+
+
+class SettingsError(Exception):
+    pass
+
+
+def read_settings(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except ValueError as e:
+        raise SettingsError(f"{path} is not valid JSON ({e}); not touching it") from e
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} does not hold a JSON object; not touching it")
+    return data
+
+
+def write_settings(path: Path, settings: dict) -> Path | None:
+    """Write ``settings``, keeping a timestamped backup of the previous file. Returns the backup."""
+    backup = None
+    if path.exists():
+        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return backup
+
+
+# -- git -------------------------------------------------------------------------------------
+def git_hooks_dir(repo: Path) -> Path:
+    out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=repo, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SettingsError(f"{repo} is not a git repository")
+    path = Path(out.stdout.strip())
+    return path if path.is_absolute() else (repo / path)
+
+
+def git_hook_block(db_path: Path | None) -> str:
+    # Never let a failure here touch the commit: quiet, and always true.
+    return f"{GIT_BEGIN}\n{command_line('git-commit', db_path)} >/dev/null 2>&1 || true\n{GIT_END}\n"
+
+
+def install_git_hook(repo: Path, db_path: Path | None) -> tuple[Path, bool]:
+    hook = git_hooks_dir(repo) / "post-commit"
+    block = git_hook_block(db_path)
+    text = hook.read_text() if hook.exists() else "#!/bin/sh\n"
+    if block in text:
+        return hook, False
+    text = _strip_git_block(text)
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(text.rstrip("\n") + "\n" + block)
+    hook.chmod(0o755)
+    return hook, True
+
+
+def uninstall_git_hook(repo: Path) -> tuple[Path, bool]:
+    hook = git_hooks_dir(repo) / "post-commit"
+    if not hook.exists():
+        return hook, False
+    text = hook.read_text()
+    stripped = _strip_git_block(text)
+    if stripped == text:
+        return hook, False
+    hook.write_text(stripped)
+    return hook, True
+
+
+def _strip_git_block(text: str) -> str:
+    return re.sub(re.escape(GIT_BEGIN) + r".*?" + re.escape(GIT_END) + r"\n?", "", text, flags=re.S)
