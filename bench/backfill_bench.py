@@ -374,6 +374,7 @@ def run_bench(projects: Path, info: dict, mb: float, args) -> None:
     core = "1 core (taskset -c 0)" if shutil.which("taskset") else "unpinned (no taskset)"
     print(f"bench: {size_mb:.1f} MB, {info['files']} files; {core}; python {sys.version.split()[0]}")
 
+    load_before = os.getloadavg()[0]
     warm_cache(projects)
     floor = check(measure(pinned([python, "-c", FLOOR_SCRIPT, str(projects)])), "floor")
     print(f"floor (read + json.loads): {floor.seconds:.2f}s, {size_mb / floor.seconds:.0f} MB/s")
@@ -401,9 +402,11 @@ def run_bench(projects: Path, info: dict, mb: float, args) -> None:
     rows = [
         ("corpus", f"{size_mb:.1f} MB, {info['files']} files ({info['copies']} copies, "
                    f"{info['project_dirs']} project dirs)"),
-        ("full backfill", f"{full.seconds:.2f} s, {mbps:.1f} MB/s (cpu {full.cpu:.2f} s)"),
+        ("full backfill", f"{full.seconds:.2f} s, {mbps:.1f} MB/s (cpu {full.cpu:.2f} s, "
+                          f"{size_mb / full.cpu:.1f} MB/s of cpu)"),
         ("floor (read+json)", f"{floor.seconds:.2f} s, {size_mb / floor.seconds:.0f} MB/s; "
-                              f"backfill/floor {full.seconds / floor.seconds:.2f}x"),
+                              f"backfill/floor {full.seconds / floor.seconds:.2f}x "
+                              f"(cpu {floor.cpu:.2f} s, ratio {full.cpu / floor.cpu:.2f}x)"),
         ("re-run unchanged", f"{rerun:.3f} s median of 3; startup floor {startup:.3f} s "
                              f"(re-run/startup {rerun / startup:.2f}x)"),
         ("peak RSS", f"{full.maxrss_mb:.1f} MB"),
@@ -419,6 +422,9 @@ def run_bench(projects: Path, info: dict, mb: float, args) -> None:
         (f"re-run over unchanged 1 GB < {TARGET_RERUN_S:g} s", f"{rerun:.3f} s", rerun < TARGET_RERUN_S),
         (f"peak memory < {TARGET_RSS_MB:g} MB", f"{full.maxrss_mb:.1f} MB", full.maxrss_mb < TARGET_RSS_MB),
     ]
+    load = f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    rows.append(("load average (1 min)", load + ("" if max(load_before, os.getloadavg()[0]) < 1.5 else
+                 f"; other work shares the {os.cpu_count()} cpus: wall times are inflated, cpu times less so")))
     print()
     print(f"=== backfill bench: {size_mb:.0f} MB corpus ===")
     for label, value in rows:

@@ -1,0 +1,130 @@
+"""install-hooks / uninstall-hooks on a real settings.json, and git-commit in a real repository."""
+
+import json
+import subprocess
+
+from conftest import claude_ingest, rows
+from ingest import hook as hook_module
+from ingest.install import HOOK_EVENTS
+
+EXISTING = {
+    "model": "opus",
+    "permissions": {"allow": ["Bash(git status)"]},
+    "hooks": {
+        "PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/guard.sh"}]}],
+        "Stop": [{"hooks": [{"type": "command", "command": "say done", "timeout": 3}]}],
+    },
+}
+
+
+def env_for(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_INGEST_DB", "CLAUDE_CONFIG_DIR")}
+    env["HOME"] = str(tmp_path / "home")
+    return env
+
+
+def test_install_adds_one_handler_per_event_and_keeps_everything_else(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(EXISTING, indent=2))
+    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert f"added claude-ingest hook for {len(HOOK_EVENTS)} events" in r.stdout and "backup at" in r.stdout
+    data = json.loads(settings.read_text())
+    assert data["model"] == "opus" and data["permissions"] == EXISTING["permissions"]
+    assert data["hooks"]["PreToolUse"][0] == EXISTING["hooks"]["PreToolUse"][0]
+    assert data["hooks"]["Stop"][0] == EXISTING["hooks"]["Stop"][0]
+    for event in HOOK_EVENTS:
+        ours = [h for g in data["hooks"][event] for h in g["hooks"] if h["command"].endswith(" hook")]
+        assert len(ours) == 1, event
+        assert ours[0]["timeout"] == 10 and ours[0]["command"].startswith("/")
+    assert "WorktreeCreate" not in data["hooks"]  # its stdout is read as a path
+    backups = list(tmp_path.glob("settings.json.bak-*"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text()) == EXISTING
+
+    again = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert "already installed" in again.stdout
+    assert json.loads(settings.read_text()) == data
+
+    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert gone.returncode == 0 and f"removed claude-ingest hook from {len(HOOK_EVENTS)} events" in gone.stdout
+    assert json.loads(settings.read_text()) == EXISTING
+
+
+def test_installed_command_runs_the_hook(tmp_path):
+    settings = tmp_path / "settings.json"
+    db = tmp_path / "hooked.db"
+    claude_ingest("install-hooks", "--settings", settings, "--db", db, env=env_for(tmp_path))
+    (command,) = [h["command"] for g in json.loads(settings.read_text())["hooks"]["Stop"] for h in g["hooks"]]
+    assert str(db) in command
+    proc = subprocess.run(command, shell=True, input=b'{"session_id": "s", "hook_event_name": "Stop"}',
+                          capture_output=True)
+    assert (proc.returncode, proc.stdout) == (0, b"")
+    assert rows(db, "select event from hook_events") == [{"event": "Stop"}]
+
+
+def test_user_scope_by_default_and_project_scope(tmp_path):
+    env = env_for(tmp_path)
+    assert claude_ingest("install-hooks", env=env).returncode == 0
+    assert (tmp_path / "home" / ".claude" / "settings.json").exists()
+    project = tmp_path / "proj"
+    project.mkdir()
+    assert claude_ingest("install-hooks", "--project", env=env, cwd=project).returncode == 0
+    assert "SessionStart" in json.loads((project / ".claude" / "settings.local.json").read_text())["hooks"]
+
+
+def test_invalid_settings_are_not_touched(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text("{ not json")
+    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert r.returncode == 1 and "not valid JSON" in r.stderr
+    assert settings.read_text() == "{ not json"
+
+
+def git(repo, *args):
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def test_git_post_commit_records_commit_with_active_session(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "dev@example.com")
+    git(repo, "config", "user.name", "Dev")
+    db = tmp_path / "c.db"
+    env = env_for(tmp_path)
+    r = claude_ingest("install-hooks", "--settings", tmp_path / "s.json", "--db", db, "--git", repo, env=env)
+    assert r.returncode == 0 and "post-commit: added" in r.stdout
+    assert "already has" in claude_ingest("install-hooks", "--settings", tmp_path / "s.json", "--db", db,
+                                          "--git", repo, env=env).stdout
+    # a Claude Code session is working in this repository
+    hook_module.handle(json.dumps({"session_id": "live", "hook_event_name": "SessionStart", "cwd": str(repo),
+                                   "source": "startup"}).encode(), db)
+    (repo / "a.py").write_text("print(1)\n")
+    (repo / "b.txt").write_text("x\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "Add a and b\n\nBody line")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    (row,) = rows(db, "select * from commits")
+    assert row["sha"] == sha and row["repository"] == str(repo.resolve()) and row["branch"] == "main"
+    assert (row["author_name"], row["author_email"]) == ("Dev", "dev@example.com")
+    assert row["message"] == "Add a and b\n\nBody line"
+    assert json.loads(row["files_json"]) == ["a.py", "b.txt"] and row["files_changed"] == 2
+    assert row["session_id"] == "live"
+    # a commit with no active session, recorded by hand, is still recorded
+    hook_module.handle(json.dumps({"session_id": "live", "hook_event_name": "SessionEnd", "cwd": str(repo),
+                                   "reason": "logout"}).encode(), db)
+    (repo / "c.txt").write_text("y\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "c")
+    assert rows(db, "select session_id from commits where message = 'c'") == [{"session_id": None}]
+    # uninstall removes exactly our block
+    r = claude_ingest("uninstall-hooks", "--settings", tmp_path / "s.json", "--git", repo, env=env)
+    assert "post-commit: removed" in r.stdout
+    assert "claude-ingest" not in (repo / ".git" / "hooks" / "post-commit").read_text()
+
+
+def test_git_commit_outside_a_repository_never_fails(tmp_path):
+    r = claude_ingest("git-commit", "--repo", tmp_path, "--db", tmp_path / "c.db", env=env_for(tmp_path))
+    assert r.returncode == 0 and "not recorded" in r.stderr
