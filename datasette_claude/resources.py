@@ -1,10 +1,14 @@
-"""Where the plugin's shipped files are: inside the package when installed from a wheel (the build
-maps the top-level ``metadata.yml`` and ``canned_queries/`` there), at the top of a checkout otherwise."""
+"""The plugin's shipped files, and what they say: metadata, canned queries, chart settings.
+
+Installed from a wheel, ``metadata.yml`` and ``canned_queries/`` sit inside this package (the build
+maps the top-level files there); in a checkout they are read from the top of the repository.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlencode
 
 import yaml
 
@@ -12,10 +16,24 @@ from ingest import schema
 
 PACKAGE = Path(__file__).resolve().parent
 
+# Table settings that Datasette 1.0 reads from configuration rather than metadata.
+CONFIG_KEYS = ("sort", "sort_desc", "facets", "label_column", "units", "sortable_columns", "size",
+               "fts_table", "fts_pk", "searchmode", "hidden")
+# The order datasette-vega writes its settings in the URL fragment.
+CHART_KEYS = ("mark", "x_column", "x_type", "y_column", "y_type", "color_column", "size_column")
+
+# A database is ours when it has the core tables of the schema, whatever its file is called.
+CORE_TABLES = frozenset({"sessions", "api_requests", "tool_calls", "messages"})
+assert CORE_TABLES <= set(schema.TABLES)
+
 
 def resource(name: str) -> Path:
     packaged = PACKAGE / name
     return packaged if packaged.exists() else PACKAGE.parent / name
+
+
+def is_claude_database(table_names) -> bool:
+    return CORE_TABLES <= set(table_names)
 
 
 @lru_cache(maxsize=1)
@@ -23,12 +41,19 @@ def metadata() -> dict:
     return yaml.safe_load(resource("metadata.yml").read_text()) or {}
 
 
+def chart_fragment(chart: dict | None) -> str | None:
+    """datasette-vega's URL fragment (``g.mark=bar&g.x_column=day...``) for a query's chart."""
+    if not chart:
+        return None
+    return urlencode([(f"g.{k}", chart[k]) for k in CHART_KEYS if chart.get(k)])
+
+
 @lru_cache(maxsize=1)
 def canned_queries() -> dict[str, dict]:
-    """``canned_queries/<name>.sql`` files: a YAML header in ``--`` comments, then the SQL.
+    """``canned_queries/<name>.sql``: a YAML header in ``--`` comments, then the SQL.
 
-    The file name is the query's name and so its URL; the header holds title, description,
-    hide_sql and the datasette-vega chart settings.
+    The file name is the query's name and so its URL. The header holds title, description, params
+    and the datasette-vega chart; the chart becomes the query's ``fragment``.
     """
     queries = {}
     for path in sorted(resource("canned_queries").glob("*.sql")):
@@ -40,14 +65,16 @@ def canned_queries() -> dict[str, dict]:
                 sql.append(line)
         query = yaml.safe_load("\n".join(header)) or {}
         query["sql"] = "\n".join(sql).strip()
+        fragment = chart_fragment(query.get("chart"))
+        if fragment:
+            query["fragment"] = fragment
         queries[path.stem] = query
     return queries
 
 
-# A database is ours when it has the core tables of the schema, whatever its file is called.
-CORE_TABLES = {"sessions", "api_requests", "tool_calls", "messages"}
-assert CORE_TABLES <= set(schema.TABLES)
-
-
-def is_claude_database(table_names) -> bool:
-    return CORE_TABLES <= set(table_names)
+def datasette_query(query: dict) -> dict:
+    """A canned query as Datasette's configuration spells it."""
+    out = {k: query[k] for k in ("sql", "title", "description", "fragment", "hide_sql") if query.get(k)}
+    if query.get("params"):
+        out["params"] = list(query["params"])
+    return out

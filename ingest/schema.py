@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -440,13 +440,67 @@ TABLES: dict[str, Table] = {
             },
             merge={"run_id": "first", "seen_at": "first"},
         ),
+        # Headless ``claude -p`` runs (``claude-ingest job``), FORMATS section 3. Counts are of what the
+        # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
+        Table(
+            "jobs",
+            pk=("id",),
+            columns={
+                "id": TEXT,  # --job-id, else the session id
+                "session_id": TEXT,
+                "status": TEXT,  # success | the error subtype (error_max_turns, ...) | error | crashed
+                "subtype": TEXT,
+                "is_error": INTEGER,
+                "terminal_reason": TEXT,
+                "stop_reason": TEXT,
+                "api_error_status": INTEGER,
+                "model": TEXT,
+                "cwd": TEXT,
+                "prompt": TEXT,
+                "summary": TEXT,  # the final result text, in full
+                "started_at": TEXT,
+                "completed_at": TEXT,
+                "duration_ms": INTEGER,
+                "duration_api_ms": INTEGER,
+                "num_turns": INTEGER,
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_creation_input_tokens": INTEGER,
+                "cache_read_input_tokens": INTEGER,
+                "total_cost_usd": REAL,  # what Claude Code reported
+                "cost_usd": REAL,  # our estimate from the price table; NULL when a model has no price
+                "priced": INTEGER,
+                "tool_call_count": INTEGER,
+                "failed_tool_calls": INTEGER,
+                "primary_tool": TEXT,
+                "files_modified": INTEGER,
+                "files_modified_json": TEXT,  # JSON array of paths: json_each(files_modified_json)
+                "message_count": INTEGER,
+                "user_message_count": INTEGER,
+                "permission_denials": INTEGER,
+                "permission_denials_json": TEXT,
+                "errors_json": TEXT,
+                "reuse_of": TEXT,  # the job whose prompt this one reused (--reuse-of)
+                "reuse_count": INTEGER,  # how many jobs reused this one, recomputed from reuse_of
+                "original_prompt": TEXT,  # the prompt of the first job of a reuse chain
+                "output_format": TEXT,  # json | json-verbose | stream-json
+                "result_uuid": TEXT,
+                "host": TEXT,
+                "recorded_at": TEXT,
+            },
+            merge={"started_at": "first", "completed_at": "first", "recorded_at": "first", "host": "first"},
+            defaults={"reuse_count": 0},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("started_at",), ("session_id",), ("status", "started_at"), ("reuse_of",)),
+            fts=("prompt", "summary"),
+        ),
     )
 }
 
 # Derived numbers are views over the base rows, never counters kept in step by hand.
 # ``is_replay = 0`` drops the /btw side-question logs that replay parent responses (FORMATS §2.10).
 VIEWS: dict[str, str] = {
-    "daily_usage": """
+    "usage_by_day": """
 select
   date(timestamp) as day,
   model,
@@ -479,6 +533,29 @@ select
 from api_requests
 where is_replay = 0
 group by session_id
+""",
+    # Headless runs per UTC day of their start: the daily job metrics, derived from jobs.
+    "jobs_by_day": """
+select
+  date(started_at) as day,
+  count(*) as started,
+  sum(case when status = 'success' and is_error = 0 then 1 else 0 end) as completed,
+  sum(case when is_error = 1 or status = 'crashed' then 1 else 0 end) as failed,
+  sum(case when status = 'crashed' then 1 else 0 end) as crashed,
+  sum(input_tokens) as input_tokens,
+  sum(output_tokens) as output_tokens,
+  sum(cache_creation_input_tokens) as cache_creation_input_tokens,
+  sum(cache_read_input_tokens) as cache_read_input_tokens,
+  sum(coalesce(input_tokens, 0) + coalesce(output_tokens, 0)
+      + coalesce(cache_creation_input_tokens, 0) + coalesce(cache_read_input_tokens, 0)) as total_tokens,
+  sum(duration_ms) as elapsed_ms,
+  cast(avg(duration_ms) as integer) as avg_elapsed_ms,
+  sum(files_modified) as files_modified,
+  sum(tool_call_count) as tool_calls,
+  round(sum(total_cost_usd), 6) as reported_cost_usd,
+  round(sum(cost_usd), 6) as cost_usd
+from jobs
+group by day
 """,
 }
 
@@ -560,8 +637,43 @@ delete from compactions
                       or (compactions.id like 'hook:post:%' and o.id like 'hook:pre:%'
                           and o.timestamp <= compactions.timestamp))
                  and abs(julianday(o.timestamp) - julianday(compactions.timestamp)) * 86400 < 600)"""),
+    # stream-json carries no requestId (FORMATS section 3.3): a job's copy of an API response is keyed
+    # (message.id, '') and gives way to the transcript's copy of the same response, whichever comes
+    # first; a larger usage it saw (the final output count of a stream_event) is kept on the survivor.
+    (frozenset({"api_requests"}), """
+update api_requests
+   set (input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m_tokens,
+        cache_creation_1h_tokens, cache_read_input_tokens, web_search_requests, usage_total, cost_usd, priced) =
+       (select s.input_tokens, s.output_tokens, s.cache_creation_input_tokens, s.cache_creation_5m_tokens,
+               s.cache_creation_1h_tokens, s.cache_read_input_tokens, s.web_search_requests, s.usage_total,
+               s.cost_usd, s.priced
+          from api_requests s
+         where s.message_id = api_requests.message_id and s.request_id = '' and s.source = 'stream-json'
+         order by s.usage_total desc limit 1)
+ where session_id = :session_id and request_id != ''
+   and usage_total < (select max(s.usage_total) from api_requests s
+                      where s.message_id = api_requests.message_id and s.request_id = ''
+                        and s.source = 'stream-json')"""),
+    (frozenset({"api_requests"}), """
+delete from api_requests
+ where session_id = :session_id and request_id = '' and source = 'stream-json'
+   and exists (select 1 from api_requests t where t.message_id = api_requests.message_id and t.request_id != '')"""),
+    # A job's prompt (keyed by the stream message's uuid) is the transcript's prompt with that uuid.
+    (frozenset({"prompts"}), """
+delete from prompts
+ where session_id = :session_id and prompt_id is null and id = uuid
+   and exists (select 1 from prompts o where o.uuid = prompts.uuid and o.id != prompts.id)"""),
 )
 
+
+# Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and
+# Datasette 1.0 resolves a view before a stored query of the same name.
+RETIRED_VIEWS = ("daily_usage",)
+
+# How many jobs reused a job's prompt (``claude-ingest job --reuse-of``): recomputed from the base
+# rows whenever a reuse is recorded, never incremented.
+JOB_REUSE_COUNT_SQL = """
+update jobs set reuse_count = (select count(*) from jobs r where r.reuse_of = jobs.id) where id = :job_id"""
 
 # The session a commit belongs to: the latest one active in the repository's directory (or below it)
 # within two hours of the commit, that has not ended.
@@ -620,3 +732,5 @@ def _ensure_tables(db) -> None:
             table.enable_fts(t.fts, create_triggers=True)
     for name, sql in VIEWS.items():
         db.create_view(name, sql.strip(), replace=True)
+    for name in RETIRED_VIEWS:
+        db.conn.execute(f"drop view if exists [{name}]")

@@ -55,7 +55,7 @@ def test_daily_view_matches_ccusage_totals(query):
     days = query("select day, sum(input_tokens) input_tokens, sum(output_tokens) output_tokens, "
                  "sum(cache_creation_input_tokens) cache_creation_input_tokens, "
                  "sum(cache_read_input_tokens) cache_read_input_tokens, sum(total_tokens) total "
-                 "from daily_usage group by day order by day")
+                 "from usage_by_day group by day order by day")
     assert [d["day"] for d in days] == [d["date"] for d in DAILY["daily"]]
     for ours, theirs in zip(days, DAILY["daily"]):
         assert {k: ours[v] for k, v in TOKENS.items()} == {k: theirs[k] for k in TOKENS}

@@ -212,7 +212,7 @@ def test_btw_replay_is_not_counted_twice(tmp_path):
         {"message_id": "msg_1", "request_id": "req_9", "is_replay": 1},
         {"message_id": "msg_2", "request_id": "req_2", "is_replay": 0},
     ]
-    assert rows(db, "select sum(output_tokens) o from daily_usage")[0]["o"] == 57
+    assert rows(db, "select sum(output_tokens) o from usage_by_day")[0]["o"] == 57
 
 
 def test_forked_copies_count_once_under_the_original_session(tmp_path):

@@ -1,0 +1,23 @@
+-- title: Compaction frequency
+-- description: >-
+--   Compactions per day and session, automatic (the context window filled up) versus manual
+--   (/compact), with the context size just before. Sessions that compact often run long and lose
+--   detail each time.
+-- params: [start, end, project]
+-- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: compactions, y_type: quantitative, color_column: project}
+select
+  date(c.timestamp) as day,
+  c.session_id,
+  s.project_path as project,
+  count(*) as compactions,
+  sum(c.trigger = 'auto') as auto,
+  sum(c.trigger = 'manual') as manual,
+  cast(avg(c.pre_tokens) as integer) as avg_pre_tokens,
+  max(c.pre_tokens) as max_pre_tokens
+from compactions c
+left join sessions s on s.id = c.session_id
+where c.timestamp >= coalesce(nullif(:start, ''), '0000')
+  and c.timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
+group by day, c.session_id
+order by day desc, compactions desc

@@ -1,0 +1,31 @@
+-- title: Error messages
+-- description: >-
+--   The most frequent errors, from failed tool calls and from the API (rate limits, overload,
+--   authentication), grouped by their first 160 characters. search narrows to messages containing
+--   that text.
+-- params: [start, end, search]
+-- chart: {mark: bar, x_column: occurrences, x_type: quantitative, y_column: message, y_type: nominal, color_column: source}
+with errs as (
+  select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at
+  from tool_calls
+  where is_error = 1 and error_message is not null
+    and started_at >= coalesce(nullif(:start, ''), '0000')
+    and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  union all
+  select 'api', kind, coalesce(message, kind), session_id, timestamp
+  from errors
+  where timestamp >= coalesce(nullif(:start, ''), '0000')
+    and timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+)
+select
+  source,
+  what,
+  replace(replace(substr(message, 1, 160), char(10), ' '), char(13), ' ') as message,
+  count(*) as occurrences,
+  count(distinct session_id) as sessions,
+  max(at) as last_seen
+from errs
+where coalesce(:search, '') = '' or message like '%' || :search || '%'
+group by source, what, 3
+order by occurrences desc
+limit 100

@@ -1,0 +1,34 @@
+-- title: Failing commands
+-- description: >-
+--   Shell commands that fail most often, with how often they ran, their failure rate and the
+--   latest error. search narrows to commands containing that text.
+-- params: [start, end, project, search]
+-- chart: {mark: bar, x_column: failures, x_type: quantitative, y_column: command, y_type: nominal}
+with runs as (
+  select
+    t.command,
+    count(*) as runs,
+    sum(t.is_error) as failures,
+    max(case when t.is_error = 1 then t.ended_at end) as last_failed_at
+  from tool_calls t
+  where t.command is not null
+    and t.started_at >= coalesce(nullif(:start, ''), '0000')
+    and t.started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+    and (coalesce(:search, '') = '' or t.command like '%' || :search || '%')
+    and (coalesce(:project, '') = ''
+         or t.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+  group by t.command
+  having sum(t.is_error) > 0
+  order by failures desc, runs desc
+  limit 100
+)
+select
+  runs.command,
+  runs.runs,
+  runs.failures,
+  round(100.0 * runs.failures / runs.runs, 1) as failure_rate_pct,
+  runs.last_failed_at,
+  (select e.error_message from tool_calls e
+    where e.command = runs.command and e.is_error = 1 and e.ended_at = runs.last_failed_at limit 1) as last_error
+from runs
+order by runs.failures desc, runs.runs desc

@@ -1,0 +1,23 @@
+-- title: Hot files
+-- description: >-
+--   The files agents touch most, by reads and by edits (edit, write, create), per project and
+--   over a date range. Files read again and again are candidates for a summary in CLAUDE.md; files
+--   edited again and again are where the work (or the churn) is.
+-- params: [project, start, end]
+-- chart: {mark: bar, x_column: touches, x_type: quantitative, y_column: file_path, y_type: nominal, color_column: project}
+select
+  f.file_path,
+  max(s.project_path) as project,
+  count(*) as touches,
+  sum(f.operation = 'read') as reads,
+  sum(f.operation in ('edit', 'write', 'create')) as edits,
+  count(distinct f.session_id) as sessions,
+  max(f.timestamp) as last_touched
+from file_events f
+left join sessions s on s.id = f.session_id
+where f.timestamp >= coalesce(nullif(:start, ''), '0000')
+  and f.timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
+group by f.file_path
+order by touches desc
+limit 50

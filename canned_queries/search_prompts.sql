@@ -1,0 +1,18 @@
+-- title: Search prompts
+-- description: >-
+--   Full-text search over everything typed into the agents. Words are matched as a phrase; the
+--   match is highlighted in [brackets].
+-- params: [q, project]
+select
+  p.timestamp,
+  p.session_id,
+  s.project_path as project,
+  snippet(prompts_fts, 0, '[', ']', '…', 24) as match,
+  p.text
+from prompts_fts
+join prompts p on p.rowid = prompts_fts.rowid
+left join sessions s on s.id = p.session_id
+where prompts_fts match '"' || replace(coalesce(nullif(:q, ''), 'a0f3e1b2c4d5'), '"', '""') || '"'
+  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
+order by prompts_fts.rank
+limit 100

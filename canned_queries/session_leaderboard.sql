@@ -1,0 +1,49 @@
+-- title: Session leaderboard
+-- description: >-
+--   Sessions ranked by estimated cost (or, with order_by, by tool_calls, errors or duration), with
+--   their tool calls, failed calls, compactions and subagents. Sessions started within the date range.
+-- params: [start, end, project, order_by]
+-- chart: {mark: bar, x_column: session_id, x_type: nominal, y_column: cost_usd, y_type: quantitative}
+with chosen as (
+  select id, project_path, coalesce(title, summary) as title, model, started_at, ended_at
+  from sessions
+  where started_at >= coalesce(nullif(:start, ''), '0000')
+    and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+    and (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+),
+usage as (
+  select r.session_id, count(*) as requests, sum(r.usage_total) as tokens, sum(r.cost_usd) as cost_usd
+  from api_requests r join chosen on chosen.id = r.session_id
+  where r.is_replay = 0
+  group by r.session_id
+),
+calls as (
+  select t.session_id, count(*) as tool_calls, sum(t.is_error) as errors
+  from tool_calls t join chosen on chosen.id = t.session_id
+  group by t.session_id
+)
+select
+  chosen.id as session_id,
+  chosen.project_path as project,
+  chosen.title,
+  chosen.model,
+  chosen.started_at,
+  round((julianday(chosen.ended_at) - julianday(chosen.started_at)) * 1440, 1) as duration_min,
+  coalesce(usage.requests, 0) as requests,
+  coalesce(usage.tokens, 0) as tokens,
+  round(coalesce(usage.cost_usd, 0), 4) as cost_usd,
+  coalesce(calls.tool_calls, 0) as tool_calls,
+  coalesce(calls.errors, 0) as errors,
+  (select count(*) from compactions c where c.session_id = chosen.id) as compactions,
+  (select count(*) from subagents a where a.session_id = chosen.id) as subagents
+from chosen
+left join usage on usage.session_id = chosen.id
+left join calls on calls.session_id = chosen.id
+order by
+  case coalesce(:order_by, '')
+    when 'tool_calls' then coalesce(calls.tool_calls, 0)
+    when 'errors' then coalesce(calls.errors, 0)
+    when 'duration' then julianday(chosen.ended_at) - julianday(chosen.started_at)
+    else coalesce(usage.cost_usd, 0)
+  end desc
+limit 100

@@ -1,0 +1,42 @@
+-- title: Subagent share
+-- description: >-
+--   Per day, how much of the work and the cost went to subagents (the Agent tool, /btw, the
+--   compaction summariser) rather than the main conversation.
+-- params: [start, end]
+-- chart: {mark: line, x_column: day, x_type: temporal, y_column: subagent_cost_share_pct, y_type: quantitative}
+with cost as (
+  select
+    date(timestamp) as day,
+    count(*) as requests,
+    sum(agent_id is not null or is_sidechain = 1) as subagent_requests,
+    sum(cost_usd) as cost_usd,
+    sum(case when agent_id is not null or is_sidechain = 1 then cost_usd else 0 end) as subagent_cost_usd
+  from api_requests
+  where is_replay = 0
+    and timestamp >= coalesce(nullif(:start, ''), '0000')
+    and timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  group by day
+),
+calls as (
+  select
+    date(started_at) as day,
+    count(*) as tool_calls,
+    sum(agent_id is not null or is_sidechain = 1) as subagent_tool_calls
+  from tool_calls
+  where started_at >= coalesce(nullif(:start, ''), '0000')
+    and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  group by day
+)
+select
+  cost.day,
+  coalesce(calls.tool_calls, 0) as tool_calls,
+  coalesce(calls.subagent_tool_calls, 0) as subagent_tool_calls,
+  round(100.0 * calls.subagent_tool_calls / calls.tool_calls, 1) as subagent_call_share_pct,
+  cost.requests,
+  cost.subagent_requests,
+  round(cost.cost_usd, 4) as cost_usd,
+  round(cost.subagent_cost_usd, 4) as subagent_cost_usd,
+  round(100.0 * cost.subagent_cost_usd / nullif(cost.cost_usd, 0), 1) as subagent_cost_share_pct
+from cost
+left join calls on calls.day = cost.day
+order by cost.day desc

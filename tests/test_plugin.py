@@ -1,0 +1,239 @@
+"""The Datasette plugin, through `Datasette([path]).client`, on a database ingested from the real fixtures.
+
+Runs unchanged on Datasette 0.65 and on the 1.0 alpha (tests/test_datasette_versions.py runs this file
+again in a virtual environment with the alpha installed). The expected figures are counted here
+straight from the fixture files, independently of the ingest code.
+"""
+
+import json
+import sqlite3
+from collections import Counter
+
+import datasette
+import pytest
+from datasette.app import Datasette
+
+from conftest import PROJECTS
+from datasette_claude import resources
+
+DATASETTE_1 = datasette.__version__.startswith("1.")
+SPOTTER = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"
+FILE_TOOLS = {"Read", "Write", "Edit", "MultiEdit", "NotebookEdit"}
+
+
+def _fixture_tool_calls():
+    """tool_use id -> (name, input, session, is_error), read directly from every fixture line."""
+    calls, errors = {}, {}
+
+    def blocks(line):
+        message = line.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        return content if isinstance(content, list) else []
+
+    for path in PROJECTS.rglob("*.jsonl"):
+        for raw in path.read_text().splitlines():
+            line = json.loads(raw)
+            lines = [line]
+            data = line.get("data")
+            if isinstance(data, dict) and isinstance(data.get("message"), dict):
+                lines.append(data["message"])
+            for ln in lines:
+                for b in blocks(ln):
+                    if b.get("type") == "tool_use":
+                        calls[b["id"]] = (b["name"], b.get("input") or {}, line.get("sessionId"))
+                    elif b.get("type") == "tool_result":
+                        errors[b["tool_use_id"]] = errors.get(b["tool_use_id"]) or b.get("is_error") is True
+    return {k: (*v, bool(errors.get(k))) for k, v in calls.items()}
+
+
+CALLS = _fixture_tool_calls()
+
+
+@pytest.fixture
+def ds(fixture_db):
+    return Datasette([str(fixture_db)])
+
+
+async def get_json(ds, path):
+    response = await ds.client.get(path)
+    assert response.status_code == 200, (path, response.text[:500])
+    return response.json()
+
+
+async def query(ds, name, **params):
+    qs = "&".join(f"{k}={v}" for k, v in params.items())
+    return await get_json(ds, f"/claude/{name}.json?_shape=array&{qs}")
+
+
+async def test_plugin_is_registered(ds):
+    plugins = await get_json(ds, "/-/plugins.json")
+    assert "datasette-claude" in {p["name"] for p in plugins}
+
+
+async def test_every_canned_query_is_offered_and_answers(ds):
+    for name, q in resources.canned_queries().items():
+        if name.startswith("jobs_") and not q:
+            continue
+        response = await ds.client.get(f"/claude/{name}.json?_shape=array")
+        assert response.status_code == 200, (name, response.text[:300])
+        assert isinstance(response.json(), list)
+        page = await ds.client.get(f"/claude/{name}")
+        assert page.status_code == 200 and q["title"] in page.text
+
+
+async def test_tool_error_rates_match_the_fixture_files(ds):
+    expected = Counter(name for name, _, _, failed in CALLS.values() if failed)
+    calls = Counter(name for name, _, _, _ in CALLS.values())
+    rows = await query(ds, "tool_error_rates")
+    assert {r["tool_name"]: r["failures"] for r in rows if r["failures"]} == dict(expected)
+    assert {r["tool_name"]: r["calls"] for r in rows} == dict(calls)
+    bash = next(r for r in rows if r["tool_name"] == "Bash")
+    assert bash["error_rate_pct"] == round(100 * expected["Bash"] / calls["Bash"], 1)
+    # narrowed to the spotter project and a date range
+    spotter = await query(ds, "tool_error_rates", project="spotter-worktrees", start="2026-02-12", end="2026-02-12")
+    spotter_failures = sum(1 for _, _, s, failed in CALLS.values() if failed and s == SPOTTER)
+    assert sum(r["failures"] for r in spotter) == spotter_failures > 0
+
+
+async def test_hot_files_match_the_fixture_files(ds):
+    touches = Counter(inp.get("file_path") for name, inp, _, _ in CALLS.values()
+                      if name in FILE_TOOLS and inp.get("file_path"))
+    rows = await query(ds, "hot_files")
+    top_file, top_count = touches.most_common(1)[0]
+    assert (rows[0]["file_path"], rows[0]["touches"]) == (top_file, top_count)
+    assert rows[0]["reads"] + rows[0]["edits"] == top_count
+    chip = await query(ds, "hot_files", project="ai-music")
+    assert chip and all(r["project"] == "/Users/chip/dev/ai-music" for r in chip)
+
+
+async def test_failing_commands_and_error_messages(ds):
+    runs = Counter(inp.get("command") for name, inp, _, _ in CALLS.values() if name == "Bash")
+    fails = Counter(inp.get("command") for name, inp, _, failed in CALLS.values() if name == "Bash" and failed)
+    rows = await query(ds, "failing_commands")
+    assert {r["command"]: (r["runs"], r["failures"]) for r in rows} == {c: (runs[c], n) for c, n in fails.items()}
+    assert all(r["last_error"] for r in rows)
+    narrowed = await query(ds, "failing_commands", search="diverse_musical")
+    assert narrowed and all("diverse_musical" in r["command"] for r in narrowed)
+    messages = await query(ds, "error_messages")
+    assert sum(r["occurrences"] for r in messages if r["source"] == "tool") == sum(
+        1 for *_, failed in CALLS.values() if failed)
+
+
+async def test_daily_and_project_usage_and_leaderboard(ds):
+    daily = await query(ds, "daily_usage", start="2026-02-12", end="2026-02-12")
+    assert {r["model"]: r["output_tokens"] for r in daily} == {"claude-opus-4-6": 36262,
+                                                               "claude-haiku-4-5-20251001": 45}
+    projects = await query(ds, "project_usage")
+    assert sum(r["sessions"] for r in projects) == 3
+    assert projects[0]["project"] == "/home/USER/projects/spotter-worktrees/spotter-a0y"
+    board = await query(ds, "session_leaderboard")
+    assert [r["session_id"] for r in board][0] == SPOTTER
+    assert board[0]["cost_usd"] == pytest.approx(10.5123, abs=1e-4)  # ccusage: 10.51234975
+    assert board[0]["tool_calls"] == sum(1 for *_, s, _ in CALLS.values() if s == SPOTTER)
+    assert board[0]["compactions"] == 1 and board[0]["subagents"] == 3
+    by_calls = await query(ds, "session_leaderboard", order_by="tool_calls")
+    assert [r["tool_calls"] for r in by_calls] == sorted((r["tool_calls"] for r in by_calls), reverse=True)
+
+
+async def test_compactions_subagents_slowest(ds, fixture_db):
+    (row,) = await query(ds, "compaction_frequency")
+    assert (row["session_id"], row["auto"], row["manual"], row["max_pre_tokens"]) == (SPOTTER, 1, 0, 167117)
+    share = {r["day"]: r for r in await query(ds, "subagent_share")}
+    conn = sqlite3.connect(fixture_db)
+    subagent_requests = conn.execute("select count(*) from api_requests where date(timestamp) = '2026-02-12' "
+                                     "and agent_id is not null and is_replay = 0").fetchone()[0]
+    conn.close()
+    assert share["2026-02-12"]["subagent_requests"] == subagent_requests > 0
+    assert 0 < share["2026-02-12"]["subagent_cost_share_pct"] < 100
+    slow = await query(ds, "slowest_tools", min_calls=5)
+    assert slow and all(r["timed_calls"] >= 5 for r in slow)
+    assert [r["avg_seconds"] for r in slow] == sorted((r["avg_seconds"] for r in slow), reverse=True)
+
+
+async def test_search_prompts_finds_a_known_prompt(ds):
+    rows = await query(ds, "search_prompts", q="bead")
+    assert [r["session_id"] for r in rows] == [SPOTTER]
+    assert "[bead]" in rows[0]["match"]
+    assert await query(ds, "search_prompts", q='" OR 1') == []  # input is a phrase, never SQL or FTS syntax
+    assert await query(ds, "search_prompts") == []
+
+
+async def test_table_metadata_and_facets(ds):
+    page = await ds.client.get("/claude/tool_calls")
+    assert page.status_code == 200
+    assert "Tool calls" in page.text and "Every tool call the agent made" in page.text
+    data = await get_json(ds, "/claude/tool_calls.json?_extra=facet_results")
+    facets = data["facet_results"]
+    facets = facets.get("results", facets)
+    assert {"tool_name", "is_error"} <= set(facets)
+    compactions = await ds.client.get("/claude/compactions")
+    assert "context window fills up" in compactions.text
+    # sorted newest first by default
+    rows = (await get_json(ds, "/claude/tool_calls.json?_shape=array&_size=5"))
+    times = [r["started_at"] for r in rows]
+    assert times == sorted(times, reverse=True)
+
+
+async def test_full_text_search_on_tables(ds):
+    data = await get_json(ds, "/claude/prompts.json?_search=bead&_shape=array")
+    assert [r["session_id"] for r in data] == [SPOTTER]
+    calls = await get_json(ds, "/claude/tool_calls.json?_search=mix&_shape=array")
+    assert calls and all("mix" in ((r["command"] or "") + (r["error_message"] or "")).lower() for r in calls)
+
+
+async def test_tool_call_links_to_its_session_and_cells_are_readable(ds):
+    data = await get_json(ds, "/claude/tool_calls.json?_labels=on&_size=1&tool_name=Bash&_shape=array")
+    assert isinstance(data[0]["session_id"], dict)
+    page = await ds.client.get("/claude/tool_calls?tool_name=Bash&_size=5")
+    assert "<pre" in page.text  # input_json shown formatted
+    query_page = await ds.client.get("/claude/session_leaderboard")
+    assert f'/claude/sessions/{SPOTTER}"' in query_page.text  # session ids linked from query results
+
+
+async def test_opening_a_canned_query_url_sets_the_chart_fragment(ds):
+    fragment = resources.canned_queries()["daily_usage"]["fragment"]
+    assert fragment.startswith("g.mark=bar&g.x_column=day")
+    page = await ds.client.get("/claude/daily_usage")
+    assert "replaceState" in page.text and fragment in page.text
+    assert "datasette_vega" in page.text
+
+
+async def test_overview_page(ds):
+    page = await ds.client.get("/-/claude")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count('<svg class="claude-chart"') == 5 and 'class="mark"' in html
+    assert "2026-01-14 to 2026-02-12" in html  # 30 days ending at the latest activity
+    assert "$10.74" in html  # 2026-02-10 and 2026-02-12
+    everything = (await ds.client.get("/-/claude?days=3660")).text
+    assert "$12.77" in everything  # ccusage's grand total: 12.77166385
+    assert "/claude/daily_usage?start=" in html and "#g.mark=bar" in html
+
+
+async def test_unrelated_database_is_left_alone(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("create table sessions (id text primary key, note text)")
+    conn.execute("insert into sessions values ('a', '{\"x\": 1}')")
+    conn.commit()
+    conn.close()
+    ds = Datasette([str(other)])
+    assert (await ds.client.get("/other/daily_usage.json")).status_code == 404
+    assert (await ds.client.get("/-/claude")).status_code == 404
+    page = await ds.client.get("/other/sessions")
+    assert "One row per agent session" not in page.text
+
+
+async def test_user_metadata_and_queries_win(fixture_db):
+    mine = {"databases": {"claude": {"tables": {"tool_calls": {"title": "My own calls"}}}}}
+    queries = {"databases": {"claude": {"queries": {"hot_files": {"sql": "select 'mine' as answer"}}}}}
+    if DATASETTE_1:
+        ds = Datasette([str(fixture_db)], metadata=mine, config=queries)
+    else:
+        ds = Datasette([str(fixture_db)], metadata={"databases": {"claude": {**mine["databases"]["claude"],
+                                                                              **queries["databases"]["claude"]}}})
+    page = await ds.client.get("/claude/tool_calls")
+    assert "My own calls" in page.text
+    assert await get_json(ds, "/claude/hot_files.json?_shape=array") == [{"answer": "mine"}]
+    # everything the user did not set is still ours
+    assert "Every tool call the agent made" in page.text
