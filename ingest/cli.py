@@ -100,8 +100,11 @@ def hook(db_path):
 @click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
 @click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
               flag_value=".", default=None, help="Also install the post-commit hook in this repository.")
+@click.option("--opencode", is_flag=True,
+              help="Also put the OpenCode plugin in place (~/.config/opencode/plugins/, or with --project "
+                   "the project's .opencode/plugins/).")
 @click.pass_context
-def install_hooks(ctx, db_path, settings_file, project, git_repo):
+def install_hooks(ctx, db_path, settings_file, project, git_repo, opencode):
     """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
 
     Keeps every other hook and setting, writes a backup first, and changes nothing when already
@@ -111,6 +114,7 @@ def install_hooks(ctx, db_path, settings_file, project, git_repo):
     Examples:
         claude-ingest install-hooks
         claude-ingest install-hooks --project --git .
+        claude-ingest install-hooks --opencode
     """
     from . import install
 
@@ -132,6 +136,9 @@ def install_hooks(ctx, db_path, settings_file, project, git_repo):
         except install.SettingsError as e:
             raise click.ClickException(str(e))
         click.echo(f"{hook_file}: {'added' if changed else 'already has'} claude-ingest git-commit")
+    if opencode:
+        plugin, changed = install.install_opencode_plugin(db, project=project)
+        click.echo(f"{plugin}: {'added' if changed else 'already has'} the claude-ingest OpenCode plugin")
 
 
 @cli.command("uninstall-hooks")
@@ -196,3 +203,10 @@ def _explicit_db(ctx, db_path):
 
 def main():
     cli(prog_name="claude-ingest")
+
+
+# Commands for the other sources (headless jobs, OpenCode, legacy JSONL), defined in their own module.
+from .cli_sources import job, jsonl, opencode, opencode_event  # noqa: E402
+
+for _command in (job, opencode, opencode_event, jsonl):
+    cli.add_command(_command)

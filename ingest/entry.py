@@ -12,6 +12,10 @@ def main() -> int:
         from .hook import main as hook_main
 
         return hook_main(sys.argv[2:])
+    if sys.argv[1:2] == ["opencode-event"] and "--help" not in sys.argv:
+        from .opencode import event_main
+
+        return event_main(sys.argv[2:])
     from .cli import cli
 
     return cli(prog_name="claude-ingest")

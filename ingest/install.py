@@ -179,3 +179,45 @@ def uninstall_git_hook(repo: Path) -> tuple[Path, bool]:
 
 def _strip_git_block(text: str) -> str:
     return re.sub(re.escape(GIT_BEGIN) + r".*?" + re.escape(GIT_END) + r"\n?", "", text, flags=re.S)
+
+
+# -- OpenCode ----------------------------------------------------------------------------------
+OPENCODE_PLUGIN = Path(__file__).with_name("data") / "opencode-plugin.js"
+OPENCODE_PLUGIN_NAME = "claude-ingest.js"
+
+
+def opencode_plugins_dir(*, project: bool = False) -> Path:
+    """Where OpenCode loads local plugins from: the project's ``.opencode/plugins/``, else the user's
+    ``$XDG_CONFIG_HOME/opencode/plugins/`` (``~/.config/opencode/plugins/``)."""
+    if project:
+        return Path.cwd() / ".opencode" / "plugins"
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base).expanduser() / "opencode" / "plugins"
+
+
+def opencode_plugin_source(db_path: Path | None = None) -> str:
+    """The plugin with this claude-ingest's absolute path (and --db, if given) baked in."""
+    exe = executable()
+    if exe.endswith(" -m ingest"):
+        command, args = sys.executable, ["-m", "ingest", "opencode-event"]
+    else:
+        command, args = exe, ["opencode-event"]
+    if db_path is not None:
+        args += ["--db", str(Path(db_path).expanduser().resolve())]
+    text = OPENCODE_PLUGIN.read_text()
+    return (text.replace('"__CLAUDE_INGEST_COMMAND__"', json.dumps(command))
+                .replace('["__CLAUDE_INGEST_ARGS__"]', json.dumps(args)))
+
+
+def install_opencode_plugin(db_path: Path | None = None, *, project: bool = False,
+                            plugins_dir: Path | None = None) -> tuple[Path, bool]:
+    """Write the plugin into OpenCode's plugins directory; unchanged if it is already there as is."""
+    target = (plugins_dir or opencode_plugins_dir(project=project)) / OPENCODE_PLUGIN_NAME
+    source = opencode_plugin_source(db_path)
+    if target.exists() and target.read_text() == source:
+        return target, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(source)
+    os.replace(tmp, target)
+    return target, True

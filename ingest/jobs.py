@@ -1,0 +1,106 @@
+"""``claude-ingest job``: one headless ``claude -p`` run's output into the database.
+
+Reads the output (a file or stdin), parses it with :mod:`ingest.sources.jobs`, and writes the run's
+``jobs`` row and its session's records through the store in one transaction. Re-ingesting the same
+output changes nothing: the rows keep their keys, and a run whose output has no timestamps of its
+own keeps the time it was first recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import schema
+from . import store as store_mod
+from .incremental import now_iso
+from .sources.common import utc_timestamp
+from .sources.jobs import Job, parse_job, read_output
+
+
+@dataclass
+class JobSummary:
+    job: Job
+    output_format: str
+    reuse_missing: bool = False
+
+    def line(self) -> str:
+        r = self.job.row
+        rows = {}
+        for table, _ in self.job.records:
+            rows[table] = rows.get(table, 0) + 1
+        counts = ", ".join(f"{t} {n:,}" for t, n in sorted(rows.items())) or "none"
+        cost = f"${r['cost_usd']:.4f}" if r["cost_usd"] is not None else "unpriced"
+        reported = f"${r['total_cost_usd']:.4f}" if r["total_cost_usd"] is not None else "none"
+        tools = r["tool_call_count"] if r["tool_call_count"] is not None else "?"
+        extra = f"; {self.job.bad_lines} bad lines skipped" if self.job.bad_lines else ""
+        if self.reuse_missing:
+            extra += f"; --reuse-of {r['reuse_of']} is not a recorded job"
+        unpriced = ", ".join(f"{m} ({n})" for m, n in self.job.unpriced.most_common()) or "none"
+        return (f"job {r['id']}: {r['status']} ({self.output_format}), {tools} tool calls, "
+                f"{r['files_modified'] if r['files_modified'] is not None else '?'} files modified, "
+                f"cost {cost} (reported {reported}); rows upserted: {counts}; unpriced models: {unpriced}{extra}")
+
+
+def ingest_job(
+    db_path,
+    text: str,
+    *,
+    job_id: str | None = None,
+    prompt: str | None = None,
+    reuse_of: str | None = None,
+    received_at: str | None = None,
+    host: str | None = None,
+) -> JobSummary:
+    """Record one run from the text ``claude -p`` printed. ``received_at`` defaults to now."""
+    messages, bad, output_format = read_output(text)
+    if not messages:
+        raise ValueError("no claude -p output found (expected a JSON result, a JSON array or stream-json lines)")
+    conn = store_mod.connect(db_path)
+    try:
+        host = host or socket.gethostname()
+        received_at = received_at or now_iso()
+        # Parse once to learn the job id, then again with the time it was first recorded, if it was.
+        probe = parse_job(messages, received_at=received_at, output_format=output_format, job_id=job_id,
+                          source_text=text)
+        known = conn.execute("select recorded_at from jobs where id = ?", (probe.row["id"],)).fetchone()
+        original_prompt = None
+        reuse_missing = False
+        if reuse_of:
+            found = conn.execute("select prompt, original_prompt from jobs where id = ?", (reuse_of,)).fetchone()
+            if found:
+                original_prompt = found[1] or found[0]
+            else:
+                reuse_missing = True
+        job = parse_job(messages, received_at=known[0] if known and known[0] else received_at,
+                        output_format=output_format, job_id=job_id, prompt=prompt, reuse_of=reuse_of,
+                        original_prompt=original_prompt, host=host, source_text=text)
+        job.bad_lines += bad
+        store = store_mod.Store(conn)
+        store.begin()
+        try:
+            store.write(job.records)
+            store.add("jobs", {k: v for k, v in job.row.items() if v is not None})
+            store.derive()
+            store.flush()
+            if reuse_of:
+                conn.execute(schema.JOB_REUSE_COUNT_SQL, {"job_id": reuse_of})
+            store.commit()
+        except BaseException:
+            store.rollback()
+            raise
+        return JobSummary(job=job, output_format=output_format, reuse_missing=reuse_missing)
+    finally:
+        conn.close()
+
+
+def ingest_job_file(db_path, path, **kwargs) -> JobSummary:
+    """A saved run's output: it is taken to have ended when the file was last written."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    mtime = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).isoformat()
+    kwargs.setdefault("received_at", utc_timestamp(mtime))
+    return ingest_job(db_path, text, **kwargs)

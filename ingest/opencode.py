@@ -1,0 +1,670 @@
+"""``claude-ingest opencode`` and ``claude-ingest opencode-event``: OpenCode into the database.
+
+``ingest_opencode(db_path, path)`` reads every storage generation under an OpenCode data directory
+(../shared/FORMATS.md section 5.1):
+
+* ``opencode.db`` (and ``opencode-<channel>.db``), v1.2+: opened read-only through a ``mode=ro`` URI
+  with a busy timeout, never ``immutable`` (OpenCode keeps it open in WAL mode); if it cannot be
+  opened in place it is read from a copy;
+* the JSON files under ``storage/`` (v1 until 1.1.65), which the one-shot migration to SQLite left
+  behind and sometimes did not migrate: sessions the database has are skipped, and so is any message
+  it has;
+* the per-project stores of the first versions, ``project/<dir>/storage/session/{info,message,part}``.
+
+A source unchanged since the last run (sizes and mtimes) is not read again; reading one again
+changes nothing, since every row has its natural key.
+
+``handle_event(raw, db_path)`` is ``opencode-event``: one plugin event from stdin, stored raw in
+``hook_events`` first (keyed by content hash) with the rows derived from it in the same
+transaction, under the same rules as ``claude-ingest hook`` (:mod:`ingest.hook`): exit 0, nothing on
+stdout, a bounded time, and a spool beside the database when it is locked or unwritable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import sys
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import hook as hook_mod
+from . import store as store_mod
+from .sources.hooks import content_id
+from .sources.opencode import KNOWN_EVENTS, OpenCodeParser
+
+DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
+BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
+COMMIT_EVERY = 20000  # records per transaction
+
+
+def default_data_dir() -> Path:
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "opencode"
+
+
+@dataclass
+class OpenCodeSummary:
+    run_id: str
+    sources_read: list = field(default_factory=list)
+    sources_unchanged: int = 0
+    sessions: int = 0
+    subagents: int = 0
+    messages: int = 0
+    skipped_duplicates: int = 0
+    bad_files: int = 0
+    rows: Counter = field(default_factory=Counter)
+    unpriced: Counter = field(default_factory=Counter)
+    spooled: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
+        unpriced = ", ".join(f"{m} ({n})" for m, n in self.unpriced.most_common()) or "none"
+        read = ", ".join(self.sources_read) or "nothing"
+        spooled = f", {self.spooled} spooled events replayed" if self.spooled else ""
+        return (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
+                f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
+                f"{self.skipped_duplicates} already in opencode.db skipped, "
+                f"{self.bad_files} unreadable files{spooled}; "
+                f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+
+
+# -- reading the stores ------------------------------------------------------------------------------
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+class _Source:
+    """One storage generation: its sessions, and its messages with their parts."""
+
+    name = ""
+
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+
+class SqliteSource(_Source):
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        self._copy: Path | None = None
+
+    def fingerprint(self) -> str:
+        parts = []
+        for p in (self.path, Path(str(self.path) + "-wal")):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if st.st_size:  # an empty -wal (a reader, ours included, may leave one) holds nothing new
+                parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+        return "|".join(parts)
+
+    def connect(self) -> sqlite3.Connection:
+        """Read-only, beside the live OpenCode: a ``mode=ro`` URI, its busy timeout, never immutable.
+        A database that cannot be opened so (a WAL database whose directory is read-only, with no
+        ``-shm`` yet) is read from a copy."""
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("select count(*) from sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            tmp = Path(tempfile.mkdtemp(prefix="claude-ingest-opencode-"))
+            for suffix in ("", "-wal"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    shutil.copyfile(src, tmp / (self.path.name + suffix))
+            self._copy = tmp
+            conn = sqlite3.connect(tmp / self.path.name, timeout=BUSY_TIMEOUT_MS / 1000)
+            return conn
+
+    def close(self) -> None:
+        if self._copy:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+
+
+def _session_from_row(row: dict) -> dict:
+    """A ``session`` table row in the shape of the JSON era's Session.Info."""
+    info = {"id": row.get("id"), "projectID": row.get("project_id"), "parentID": row.get("parent_id"),
+            "slug": row.get("slug"), "directory": row.get("directory"), "title": row.get("title"),
+            "version": row.get("version"), "agent": row.get("agent"),
+            "time": {"created": row.get("time_created"), "updated": row.get("time_updated")}}
+    model = row.get("model")
+    if isinstance(model, str):
+        try:
+            model = json.loads(model)
+        except ValueError:
+            model = None
+    info["model"] = model if isinstance(model, dict) else None
+    return info
+
+
+def _tables(conn) -> set[str]:
+    return {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+
+
+def _rows(conn, sql, params=()):
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    for values in cur:
+        yield dict(zip(names, values))
+
+
+def _decoded(data, **ids) -> dict | None:
+    try:
+        obj = json.loads(data) if isinstance(data, (str, bytes)) else None
+    except ValueError:
+        return None
+    return {**obj, **{k: v for k, v in ids.items() if v is not None}} if isinstance(obj, dict) else None
+
+
+class Reader:
+    """Everything under one OpenCode data directory, turned into records through one parser."""
+
+    def __init__(self, root: Path, *, host: str | None = None):
+        self.root = root
+        self.host = host or socket.gethostname()
+        self.sessions: dict[str, tuple[dict, str]] = {}  # id -> (info, origin)
+        self.bad_files = 0
+        self.skipped_duplicates = 0
+        self.db_messages_ids: set[str] = set()  # messages opencode.db has: their JSON copies are older
+
+    def databases(self) -> list[Path]:
+        if self.root.is_file():
+            return [self.root]
+        return sorted(p for p in self.root.glob("opencode*.db") if p.is_file())
+
+    def json_roots(self) -> list[tuple[str, Path]]:
+        """(layout, storage dir): the v1 JSON store and the first versions' per-project stores."""
+        if self.root.is_file():
+            return []
+        found = []
+        storage = self.root / "storage" if (self.root / "storage").is_dir() else self.root
+        if (storage / "session").is_dir():
+            found.append(("json", storage))
+        for old in sorted(self.root.glob("project/*/storage")):
+            if (old / "session" / "info").is_dir():
+                found.append(("json0", old))
+        return found
+
+    @staticmethod
+    def json_fingerprint(storage: Path) -> str:
+        digest = hashlib.sha1()
+        for sub in ("session", "message", "part", "project"):
+            base = storage / sub
+            if not base.is_dir():
+                continue
+            for p in sorted(base.rglob("*.json")):
+                try:
+                    st = p.stat()
+                except OSError:
+                    continue
+                digest.update(f"{p.relative_to(storage)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    # -- loading -----------------------------------------------------------------------------
+    def load_db_sessions(self, conn, origin: str) -> list[str]:
+        tables = _tables(conn)
+        if "session" not in tables:
+            return []
+        if "message" in tables:
+            self.db_messages_ids.update(r[0] for r in conn.execute("select id from message"))
+        ids = []
+        for row in _rows(conn, "select * from session"):
+            info = _session_from_row(row)
+            if info["id"]:
+                self.sessions[info["id"]] = (info, origin)
+                ids.append(info["id"])
+        return ids
+
+    def db_messages(self, conn, parser: OpenCodeParser, seen_messages: set[str]):
+        """Records of every message of a database, with its parts (read in message order)."""
+        tables = _tables(conn)
+        if "message" not in tables:
+            return
+        messages = {}
+        for row in _rows(conn, "select id, session_id, time_created, data from message"):
+            info = _decoded(row["data"], id=row["id"], sessionID=row["session_id"])
+            if info is None:
+                self.bad_files += 1
+                continue
+            info.setdefault("time", {"created": row["time_created"]})
+            messages[row["id"]] = info
+        current, parts = None, []
+        if "part" in tables:
+            for row in _rows(conn, "select id, message_id, session_id, data from part order by message_id, id"):
+                if row["message_id"] != current:
+                    if current in messages:
+                        yield from self._message(parser, messages.pop(current), parts, seen_messages)
+                    current, parts = row["message_id"], []
+                part = _decoded(row["data"], id=row["id"], messageID=row["message_id"], sessionID=row["session_id"])
+                if part is None:
+                    self.bad_files += 1
+                else:
+                    parts.append(part)
+            if current in messages:
+                yield from self._message(parser, messages.pop(current), parts, seen_messages)
+        for info in messages.values():
+            yield from self._message(parser, info, [], seen_messages)
+
+    def _message(self, parser, info, parts, seen_messages, from_json=False):
+        if info["id"] in seen_messages or (from_json and info["id"] in self.db_messages_ids):
+            self.skipped_duplicates += 1
+            return
+        seen_messages.add(info["id"])
+        yield from parser.message(info, parts, whole=True)
+
+    def load_json_sessions(self, layout: str, storage: Path, skip: set[str]) -> list[str]:
+        pattern = "session/info/*.json" if layout == "json0" else "session/*/*.json"
+        ids = []
+        for path in sorted(storage.glob(pattern)):
+            info = _read_json(path)
+            if not isinstance(info, dict) or not isinstance(info.get("id"), str):
+                self.bad_files += 1
+                continue
+            if info["id"] in skip:  # opencode.db has this session: its messages the migration skipped only
+                ids.append(info["id"])
+                continue
+            if layout == "json":
+                project = _read_json(storage / "project" / f"{info.get('projectID')}.json")
+                if isinstance(project, dict) and not info.get("directory"):
+                    info["directory"] = project.get("worktree")
+            self.sessions[info["id"]] = (info, str(path))
+            ids.append(info["id"])
+        return ids
+
+    def json_messages(self, layout: str, storage: Path, session_ids: list[str], parser, seen_messages):
+        for sid in session_ids:
+            mdir = storage / ("session/message" if layout == "json0" else "message") / sid
+            for path in sorted(mdir.glob("*.json")) if mdir.is_dir() else ():
+                info = _read_json(path)
+                if not isinstance(info, dict) or not isinstance(info.get("id"), str):
+                    self.bad_files += 1
+                    continue
+                info.setdefault("sessionID", sid)
+                _lift_v0_metadata(info)
+                pdir = (storage / "session/part" / sid / info["id"]) if layout == "json0" \
+                    else storage / "part" / info["id"]
+                parts = []
+                for ppath in sorted(pdir.glob("*.json")) if pdir.is_dir() else ():
+                    part = _read_json(ppath)
+                    if isinstance(part, dict):
+                        parts.append(part)
+                    else:
+                        self.bad_files += 1
+                if not parts and isinstance(info.get("parts"), list):  # the first versions kept them inline
+                    parts = [_lift_v0_part(p, info) for p in info["parts"] if isinstance(p, dict)]
+                yield from self._message(parser, info, parts, seen_messages, from_json=True)
+
+
+def _lift_v0_metadata(info: dict) -> None:
+    """The first versions (0.1.x - 0.5.x) kept an assistant's model, usage and times under ``metadata``."""
+    meta = info.get("metadata")
+    if not isinstance(meta, dict):
+        return
+    if "time" not in info and isinstance(meta.get("time"), dict):
+        info["time"] = meta["time"]
+    assistant = meta.get("assistant")
+    if isinstance(assistant, dict):
+        for key in ("modelID", "providerID", "cost", "tokens", "path", "summary"):
+            if key in assistant and key not in info:
+                info[key] = assistant[key]
+    if meta.get("error") and "error" not in info:
+        info["error"] = meta["error"]
+
+
+def _lift_v0_part(part: dict, info: dict) -> dict:
+    """An inline AI SDK ``tool-invocation`` part as a v1 tool part."""
+    part = dict(part, messageID=info["id"], sessionID=info["sessionID"])
+    call = part.get("toolInvocation")
+    if part.get("type") == "tool-invocation" and isinstance(call, dict):
+        state = {"result": "completed", "call": "running", "partial-call": "pending"}.get(call.get("state"), "pending")
+        result = call.get("result")
+        part = {"type": "tool", "callID": call.get("toolCallId"), "tool": call.get("toolName"),
+                "messageID": info["id"], "sessionID": info["sessionID"],
+                "state": {"status": state, "input": call.get("args"),
+                          "output": result if isinstance(result, str) else json.dumps(result) if result else ""}}
+    return part
+
+
+# -- ingest -------------------------------------------------------------------------------------------
+def ingest_opencode(db_path, path: Path | None = None, *, host: str | None = None, force: bool = False):
+    """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db_path``."""
+    from .incremental import now_iso
+
+    started = time.perf_counter()
+    started_at = now_iso()
+    root = Path(path or default_data_dir()).expanduser()
+    reader = Reader(root, host=host)
+    summary = OpenCodeSummary(run_id=f"{started_at}-opencode-{os.getpid()}")
+    conn = store_mod.connect(db_path)
+    try:
+        summary.spooled = replay_spool(conn, Path(db_path))  # events the plugin could not store live
+        known = dict(conn.execute("select path, head_hash from ingest_files where kind like 'opencode%'"))
+        store = store_mod.Store(conn)
+        parsers: list[OpenCodeParser] = []
+        parents: dict[str, str | None] = {}
+        plan = []  # (kind, key, fingerprint, origin, source)
+
+        # Sessions first, from every generation, so that any child finds its top-level session.
+        db_sessions: set[str] = set()
+        opened = []
+        for db_file in reader.databases():
+            src = SqliteSource(db_file)
+            fingerprint = src.fingerprint()
+            key = str(db_file.resolve())
+            try:
+                src_conn = src.connect()
+                ids = reader.load_db_sessions(src_conn, key)
+            except sqlite3.DatabaseError as e:
+                src.close()
+                reader.bad_files += 1
+                _skip(store, key, f"cannot read: {e}", summary.run_id)
+                continue
+            db_sessions.update(ids)
+            opened.append((src, src_conn))
+            plan.append(("opencode-db", key, fingerprint, src_conn, ids))
+        for layout, storage in reader.json_roots():
+            key = str(storage.resolve())
+            ids = reader.load_json_sessions(layout, storage, db_sessions)
+            plan.append((f"opencode-{layout}", key, reader.json_fingerprint(storage), (layout, storage), ids))
+        for sid, (info, _) in reader.sessions.items():
+            parent = info.get("parentID")
+            parents[sid] = parent if isinstance(parent, str) and parent else None
+        # A child whose parent was read in an earlier run: its place is in the database.
+        for row in conn.execute("select agent_id, coalesce(parent_agent_id, session_id) from subagents"):
+            parents.setdefault(row[0], row[1])
+
+        seen_messages: set[str] = set()
+        try:
+            for kind, key, fingerprint, handle, ids in plan:
+                if not force and known.get(key) == fingerprint:
+                    summary.sources_unchanged += 1
+                    continue
+                parser = OpenCodeParser(parents, host=reader.host, origin=key)
+                parsers.append(parser)
+                store.begin()
+                count = 0
+                for sid in ids:
+                    if kind != "opencode-db" and sid in db_sessions:
+                        continue
+                    records = parser.session(reader.sessions[sid][0])
+                    summary.sessions += sum(1 for t, _ in records if t == "sessions")
+                    summary.subagents += sum(1 for t, _ in records if t == "subagents")
+                    store.write(records)
+                if kind == "opencode-db":
+                    messages = reader.db_messages(handle, parser, seen_messages)
+                else:
+                    messages = reader.json_messages(*handle, ids, parser, seen_messages)
+                for table, row in messages:
+                    store.add(table, row)
+                    count += 1
+                    if table == "messages":
+                        summary.messages += 1
+                    if count % COMMIT_EVERY == 0:
+                        store.derive()
+                        store.commit()
+                        store.begin()
+                store.derive()
+                store.add("ingest_files", {"path": key, "kind": kind, "head_hash": fingerprint,
+                                           "first_read_at": now_iso(), "last_read_at": now_iso()})
+                store.commit()
+                summary.sources_read.append(Path(key).name if kind == "opencode-db" else kind.split("-", 1)[1])
+        except BaseException:
+            store.rollback()
+            raise
+        finally:
+            for src, src_conn in opened:
+                src_conn.close()
+                src.close()
+        summary.skipped_duplicates = reader.skipped_duplicates
+        summary.bad_files = reader.bad_files
+        summary.rows = Counter(store.rows)
+        summary.rows.pop("ingest_files", None)
+        for parser in parsers:
+            for model, keys in parser.unpriced.items():
+                summary.unpriced[model] += len(keys)
+        summary.seconds = time.perf_counter() - started
+        store.begin()
+        store.add("ingest_runs", {
+            "id": summary.run_id, "command": "opencode", "host": reader.host, "started_at": started_at,
+            "ended_at": now_iso(), "seconds": round(summary.seconds, 3), "files_seen": len(plan),
+            "files_read": len(summary.sources_read), "files_skipped": summary.sources_unchanged,
+            "rows_json": json.dumps(dict(summary.rows)), "unpriced_models": json.dumps(dict(summary.unpriced)),
+            "status": "ok"})
+        store.commit()
+        return summary
+    finally:
+        conn.close()
+
+
+def _skip(store, path, reason, run_id):
+    from .incremental import now_iso
+
+    store.begin()
+    store.add("ingest_skips", {"path": path, "offset": -1, "run_id": run_id, "reason": reason[:200],
+                               "seen_at": now_iso()})
+    store.commit()
+
+
+# -- live events (opencode-event) -----------------------------------------------------------------------
+class _StoredParents:
+    """A child session's parent, from the events already stored (``subagents``), looked up once."""
+
+    def __init__(self, conn, extra: dict):
+        self.conn, self.cache = conn, dict(extra)
+
+    def get(self, sid, default=None):
+        if sid not in self.cache:
+            row = self.conn.execute("select coalesce(parent_agent_id, session_id) from subagents where agent_id = ?",
+                                    (sid,)).fetchone()
+            self.cache[sid] = row[0] if row else None
+        return self.cache[sid] if self.cache[sid] is not None else default
+
+
+def _unwrap(payload) -> tuple[str, dict]:
+    if isinstance(payload, dict) and isinstance(payload.get("payload"), dict) and "type" not in payload:
+        payload = payload["payload"]  # the global event stream wraps {directory, payload}
+    if not isinstance(payload, dict):
+        return "unparseable", {}
+    props = payload.get("properties")
+    if not isinstance(props, dict):
+        props = payload.get("data") if isinstance(payload.get("data"), dict) else {}  # V2: {type, data}
+    return (payload["type"] if isinstance(payload.get("type"), str) else "unknown"), props
+
+
+def _event_session(event_type: str, props: dict) -> str | None:
+    for candidate in (props.get("sessionID"), (props.get("info") or {}).get("sessionID") if isinstance(
+            props.get("info"), dict) else None, (props.get("part") or {}).get("sessionID") if isinstance(
+            props.get("part"), dict) else None):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    info = props.get("info")
+    if event_type.startswith("session.") and isinstance(info, dict) and isinstance(info.get("id"), str):
+        return info["id"]
+    return None
+
+
+def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "opencode") -> bool:
+    """Store one raw event and what it says, in one transaction. False if it was already stored."""
+    event_id = content_id(raw)
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        payload = None
+    event_type, props = _unwrap(payload)
+    store = store_mod.Store(conn)
+    store.begin()
+    try:
+        if conn.execute("select 1 from hook_events where id = ?", (event_id,)).fetchone():
+            store.rollback()
+            return False
+        sid = _event_session(event_type, props)
+        call = props.get("callID") if isinstance(props.get("callID"), str) else None
+        store.add("hook_events", {
+            "id": event_id, "received_at": received_at, "event": event_type,
+            "known": 1 if event_type in KNOWN_EVENTS else 0, "session_id": sid, "tool_use_id": call,
+            "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
+        })
+        store.flush()
+        if props:
+            conn.execute("savepoint derive")
+            try:
+                extra = {}
+                info = props.get("info")
+                if event_type.startswith("session.") and isinstance(info, dict) and isinstance(info.get("id"), str):
+                    parent = info.get("parentID")
+                    extra[info["id"]] = parent if isinstance(parent, str) and parent else None
+                parser = OpenCodeParser(_StoredParents(conn, extra), host=hook_mod._host(), origin="opencode-event")
+                message = None
+                part = props.get("part")
+                if event_type == "message.part.updated" and isinstance(part, dict):
+                    message = _stored_message(conn, part)
+                store.write(parser.event(event_type, props, received_at, event_id, message))
+                store.derive()
+                conn.execute("release derive")
+            except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as e:
+                store.discard()
+                conn.execute("rollback to derive")
+                conn.execute("release derive")
+                conn.execute("update hook_events set derive_error = ? where id = ?",
+                             (f"{type(e).__name__}: {e}"[:500], event_id))
+        store.commit()
+        return True
+    except BaseException:
+        store.rollback()
+        raise
+
+
+def _stored_message(conn, part: dict) -> dict | None:
+    """The message a part belongs to, as the events stored it (its role, model and time)."""
+    mid = part.get("messageID")
+    if not isinstance(mid, str):
+        return None
+    row = conn.execute("select type, model, timestamp from messages where uuid = ?", (mid,)).fetchone()
+    if not row:
+        return {"id": mid, "sessionID": part.get("sessionID")}
+    info = {"id": mid, "sessionID": part.get("sessionID"), "role": row[0], "modelID": row[1]}
+    if row[2]:
+        info["time"] = {"created": row[2]}
+    return info
+
+
+def spool_key(db_path: Path) -> Path:
+    """OpenCode events spool under their own name, so that ``claude-ingest hook``'s replay (which
+    reads Claude Code payloads) leaves them to ``opencode-event``'s, and the other way round."""
+    return db_path.with_name(db_path.name + ".opencode")
+
+
+def replay_spool(conn: sqlite3.Connection, db_path: Path) -> int:
+    """Write every spooled OpenCode event meant for this database; return how many were replayed."""
+    key = str(spool_key(db_path))
+    replayed = 0
+    for path in hook_mod.spool_paths(spool_key(db_path)):
+        batches = sorted(path.parent.glob(path.name + ".*.replaying")) if path.parent.exists() else []
+        if path.exists():
+            claimed = path.with_name(f"{path.name}.{os.getpid()}.{time.time_ns()}.replaying")
+            try:
+                os.rename(path, claimed)  # atomic: one process claims what was spooled so far
+                batches.append(claimed)
+            except OSError:
+                pass
+        for batch in batches:
+            try:
+                lines = batch.read_bytes().splitlines()
+            except OSError:
+                continue
+            kept = []
+            for line in lines:
+                try:
+                    entry = json.loads(line)
+                    raw = entry["raw"].encode("utf-8", "surrogateescape")
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue
+                if entry.get("db") != key:
+                    kept.append(line)  # a Claude Code payload, or another database's
+                    continue
+                write_event(conn, raw, entry.get("received_at") or hook_mod._now(), source="opencode-spool")
+                replayed += 1
+            if kept:
+                with open(path, "ab") as f:
+                    f.write(b"\n".join(kept) + b"\n")
+            batch.unlink(missing_ok=True)
+    return replayed
+
+
+def handle_event(raw: bytes, db_path: Path, received_at: str | None = None) -> str:
+    """Store one event, or spool it; then replay any spool. 'stored', 'duplicate', 'spooled' or 'lost'."""
+    received_at = received_at or hook_mod._now()
+    try:
+        conn = store_mod.connect(db_path, timeout=hook_mod.BUSY_TIMEOUT_S)
+    except (sqlite3.Error, OSError):
+        return "spooled" if hook_mod.spool(spool_key(db_path), raw, received_at) else "lost"
+    try:
+        try:
+            stored = write_event(conn, raw, received_at)
+        except (sqlite3.Error, OSError):
+            return "spooled" if hook_mod.spool(spool_key(db_path), raw, received_at) else "lost"
+        try:
+            replay_spool(conn, db_path)
+        except (sqlite3.Error, OSError):
+            pass
+        return "stored" if stored else "duplicate"
+    finally:
+        conn.close()
+
+
+def event_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``claude-ingest opencode-event [--db PATH]``: always 0, never a byte on stdout."""
+    debug = os.environ.get(hook_mod.DEBUG_ENV) == "1"
+    raw = b""
+    db_path = None
+    received_at = hook_mod._now()
+
+    def deadline(signum, frame):
+        raise hook_mod._Deadline()
+
+    try:
+        if hasattr(signal, "SIGALRM"):
+            signal.signal(signal.SIGALRM, deadline)
+            signal.alarm(hook_mod.DEADLINE_S)
+        db_path = hook_mod._parse_db(argv if argv is not None else sys.argv[2:])
+        raw = sys.stdin.buffer.read(hook_mod.MAX_PAYLOAD_BYTES)
+        outcome = handle_event(raw, db_path, received_at) if raw.strip() else "empty"
+        if debug:
+            print(f"claude-ingest opencode-event: {outcome} ({db_path})", file=sys.stderr)
+    except BaseException as e:  # noqa: BLE001 - nothing may escape into OpenCode
+        if raw and db_path is not None:
+            try:
+                hook_mod.spool(spool_key(db_path), raw, received_at)
+            except BaseException:  # noqa: BLE001
+                pass
+        if debug:
+            import traceback
+
+            traceback.print_exception(e, file=sys.stderr)
+    finally:
+        if hasattr(signal, "SIGALRM"):
+            signal.alarm(0)
+    return 0
+
+
+__all__ = ["ingest_opencode", "handle_event", "event_main", "default_data_dir"]
