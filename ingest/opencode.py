@@ -89,16 +89,9 @@ def _read_json(path: Path):
         return None
 
 
-class _Source:
-    """One storage generation: its sessions, and its messages with their parts."""
+class SqliteSource:
+    """One ``opencode*.db``: how to tell it changed, and how to open it without disturbing OpenCode."""
 
-    name = ""
-
-    def fingerprint(self) -> str:
-        raise NotImplementedError
-
-
-class SqliteSource(_Source):
     def __init__(self, path: Path):
         self.path = path
         self.name = path.name
