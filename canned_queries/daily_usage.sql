@@ -6,21 +6,20 @@
 -- params: [start, end, project]
 -- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: cost_usd, y_type: quantitative, color_column: model}
 select
-  date(r.timestamp) as day,
-  r.model,
-  count(*) as requests,
-  sum(r.input_tokens) as input_tokens,
-  sum(r.output_tokens) as output_tokens,
-  sum(r.cache_creation_input_tokens) as cache_creation_input_tokens,
-  sum(r.cache_read_input_tokens) as cache_read_input_tokens,
-  sum(r.usage_total) as total_tokens,
-  round(sum(r.cost_usd), 4) as cost_usd,
-  sum(r.priced = 0) as unpriced_requests
-from api_requests r
-where r.is_replay = 0
-  and r.timestamp >= coalesce(nullif(:start, ''), '0000')
-  and r.timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+  u.day,
+  u.model,
+  sum(u.requests) as requests,
+  sum(u.input_tokens) as input_tokens,
+  sum(u.output_tokens) as output_tokens,
+  sum(u.cache_creation_input_tokens) as cache_creation_input_tokens,
+  sum(u.cache_read_input_tokens) as cache_read_input_tokens,
+  sum(u.total_tokens) as total_tokens,
+  round(sum(u.cost_usd), 4) as cost_usd,
+  sum(u.unpriced_requests) as unpriced_requests
+from usage_daily u
+where u.day >= coalesce(nullif(:start, ''), '0000')
+  and u.day <= coalesce(nullif(:end, ''), '9999')
   and (coalesce(:project, '') = ''
-       or r.session_id in (select id from sessions where project_path like '%' || :project || '%'))
-group by day, r.model
-order by day desc, cost_usd desc
+       or u.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+group by u.day, u.model
+order by u.day desc, cost_usd desc

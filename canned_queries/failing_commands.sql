@@ -12,8 +12,9 @@ with runs as (
     max(case when t.is_error = 1 then t.ended_at end) as last_failed_at
   from tool_calls t
   where t.command is not null
-    and t.started_at >= coalesce(nullif(:start, ''), '0000')
-    and t.started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+    -- "+" keeps the planner on the index of calls with a command, read in command order
+    and +t.started_at >= coalesce(nullif(:start, ''), '0000')
+    and +t.started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
     and (coalesce(:search, '') = '' or t.command like '%' || :search || '%')
     and (coalesce(:project, '') = ''
          or t.session_id in (select id from sessions where project_path like '%' || :project || '%'))

@@ -8,15 +8,15 @@
 select
   f.file_path,
   max(s.project_path) as project,
-  count(*) as touches,
-  sum(f.operation = 'read') as reads,
-  sum(f.operation in ('edit', 'write', 'create')) as edits,
+  sum(f.touches) as touches,
+  sum(f.reads) as reads,
+  sum(f.edits) as edits,
   count(distinct f.session_id) as sessions,
-  max(f.timestamp) as last_touched
-from file_events f
+  max(f.last_touched) as last_touched
+from file_daily f
 left join sessions s on s.id = f.session_id
-where f.timestamp >= coalesce(nullif(:start, ''), '0000')
-  and f.timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+where f.day >= coalesce(nullif(:start, ''), '0000')
+  and f.day <= coalesce(nullif(:end, ''), '9999')
   and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
 group by f.file_path
 order by touches desc

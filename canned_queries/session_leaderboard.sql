@@ -12,14 +12,13 @@ with chosen as (
     and (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
 ),
 usage as (
-  select r.session_id, count(*) as requests, sum(r.usage_total) as tokens, sum(r.cost_usd) as cost_usd
-  from api_requests r join chosen on chosen.id = r.session_id
-  where r.is_replay = 0
-  group by r.session_id
+  select u.session_id, sum(u.requests) as requests, sum(u.total_tokens) as tokens, sum(u.cost_usd) as cost_usd
+  from usage_daily u join chosen on chosen.id = u.session_id
+  group by u.session_id
 ),
 calls as (
-  select t.session_id, count(*) as tool_calls, sum(t.is_error) as errors
-  from tool_calls t join chosen on chosen.id = t.session_id
+  select t.session_id, sum(t.calls) as tool_calls, sum(t.failures) as errors
+  from tool_daily t join chosen on chosen.id = t.session_id
   group by t.session_id
 )
 select

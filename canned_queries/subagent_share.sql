@@ -6,25 +6,22 @@
 -- chart: {mark: line, x_column: day, x_type: temporal, y_column: subagent_cost_share_pct, y_type: quantitative}
 with cost as (
   select
-    date(timestamp) as day,
-    count(*) as requests,
-    sum(agent_id is not null or is_sidechain = 1) as subagent_requests,
+    day,
+    sum(requests) as requests,
+    sum(case when is_subagent then requests else 0 end) as subagent_requests,
     sum(cost_usd) as cost_usd,
-    sum(case when agent_id is not null or is_sidechain = 1 then cost_usd else 0 end) as subagent_cost_usd
-  from api_requests
-  where is_replay = 0
-    and timestamp >= coalesce(nullif(:start, ''), '0000')
-    and timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+    sum(case when is_subagent then cost_usd else 0 end) as subagent_cost_usd
+  from usage_daily
+  where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
   group by day
 ),
 calls as (
   select
-    date(started_at) as day,
-    count(*) as tool_calls,
-    sum(agent_id is not null or is_sidechain = 1) as subagent_tool_calls
-  from tool_calls
-  where started_at >= coalesce(nullif(:start, ''), '0000')
-    and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
+    day,
+    sum(calls) as tool_calls,
+    sum(case when is_subagent then calls else 0 end) as subagent_tool_calls
+  from tool_daily
+  where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
   group by day
 )
 select

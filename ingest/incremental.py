@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 import uuid as uuidlib
 from collections import Counter
@@ -21,12 +22,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+try:  # 2.5x faster than the standard library on transcript lines: backfill is mostly decoding
+    from orjson import loads as json_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it
+    json_loads = json.loads
+
 from . import store as store_mod
 from .sources.transcripts import BadLine, FileContext, TranscriptParser
 
 HEAD_BYTES = 4096  # hashed to notice a file rewritten in place
 COMMIT_EVERY_BYTES = 16 * 1024 * 1024  # bounds memory and the work a crash can lose
 EXCERPT_CHARS = 300
+CACHE_KIB = 64 * 1024
 
 
 def now_iso() -> str:
@@ -65,14 +72,15 @@ def discover(paths: Iterable[Path]) -> list[TranscriptFile]:
     found: dict[Path, TranscriptFile] = {}
     for path in paths:
         path = Path(path).expanduser()
-        if path.is_file():
+        path = path.absolute()
+        if not path.is_dir():
             candidates = [path]
         else:
             # Only names ending exactly in .jsonl: ".jsonl.orphaned-N" and friends are not primary.
             candidates = (p for p in path.rglob("*.jsonl") if "memory" not in p.relative_to(path).parts[:-1])
         for p in candidates:
-            if p.name.endswith(".jsonl") and p.is_file():
-                found.setdefault(p.resolve(), classify(p.resolve()))
+            if p.name.endswith(".jsonl") and p not in found:  # pending() stats each file once
+                found[p] = classify(p)
     return sorted(found.values(), key=lambda f: (f.kind != "main", str(f.path)))
 
 
@@ -103,6 +111,19 @@ class RunSummary:
         )
 
 
+_TYPE = b'"type":"'
+
+
+def _is_live_progress(raw: bytes) -> bool:
+    """A hook_progress/bash_progress line (most lines of a busy transcript): nothing in it is stored,
+    so it is not decoded. Claude Code writes the top-level "type" before "data" and "message", so
+    the first "type" in the line is the line's own; agent_progress lines are read (they mirror
+    subagent calls). Only complete-looking lines are skipped: a torn one is decoded and counted."""
+    at = raw.find(_TYPE)
+    return (at != -1 and raw.startswith(b"progress\"", at + len(_TYPE)) and raw.startswith(b"{")
+            and raw.rstrip().endswith(b"}") and b'"type":"agent_progress"' not in raw)
+
+
 def _read_meta(path: Path) -> dict | None:
     sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
     try:
@@ -128,6 +149,7 @@ class Backfill:
         self.progress = progress
         self.command = command
         self.summary = RunSummary(run_id=f"{now_iso()}-{uuidlib.uuid4().hex[:8]}")
+        conn.execute(f"pragma cache_size = -{CACHE_KIB}")  # indexes on random ids: keep their pages
         self._known = {
             row[0]: row[1:]
             for row in conn.execute("select path, size, mtime_ns, offset, head_hash, rereads from ingest_files")
@@ -149,6 +171,9 @@ class Backfill:
                 st = tf.path.stat()
             except OSError:
                 out.append((tf, None))
+                continue
+            if stat.S_ISDIR(st.st_mode):  # a directory that happens to be named *.jsonl
+                self.summary.files_seen -= 1
                 continue
             known = self._known.get(str(tf.path))
             if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:
@@ -204,7 +229,7 @@ class Backfill:
                 if not raw.endswith(b"\n"):
                     # A last line without its newline is still being written, unless it is whole JSON.
                     try:
-                        obj = json.loads(raw)
+                        obj = json_loads(raw)
                     except ValueError:
                         break
                 else:
@@ -213,11 +238,13 @@ class Backfill:
                 line_offset = offset
                 offset += size
                 since_commit += size
-                if raw.strip():
+                if not raw.isspace():
                     lines += 1
+                    if obj is None and _is_live_progress(raw):
+                        continue
                     try:
                         if obj is None:
-                            obj = json.loads(raw)
+                            obj = json_loads(raw)
                         records = parser.feed(obj)
                     except (ValueError, BadLine, RecursionError) as e:
                         records = None

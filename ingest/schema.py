@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -32,13 +32,16 @@ class Table:
     importing ``dataclasses`` alone costs a fifth of Python's start-up.
     """
 
-    __slots__ = ("name", "pk", "columns", "merge", "defaults", "foreign_keys", "indexes", "fts")
+    __slots__ = ("name", "pk", "columns", "merge", "defaults", "foreign_keys", "indexes", "fts", "partial_indexes")
 
     def __init__(self, name: str, pk: tuple, columns: dict, merge: dict | None = None,
-                 defaults: dict | None = None, foreign_keys: tuple = (), indexes: tuple = (), fts: tuple = ()):
+                 defaults: dict | None = None, foreign_keys: tuple = (), indexes: tuple = (), fts: tuple = (),
+                 partial_indexes: dict | None = None):
         self.name, self.pk, self.columns = name, pk, columns
         self.merge, self.defaults = merge or {}, defaults or {}
         self.foreign_keys, self.indexes, self.fts = foreign_keys, indexes, fts
+        # name -> (columns, where): indexes over part of the table, e.g. only the calls with a command
+        self.partial_indexes = partial_indexes or {}
 
     def rule(self, column: str) -> str:
         return self.merge.get(column, "latest")
@@ -223,6 +226,9 @@ TABLES: dict[str, Table] = {
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id",), ("tool_name", "started_at"), ("started_at",), ("is_error",)),
             fts=("command", "error_message"),
+            # failing_commands groups the calls that ran a command: index-only, in command order
+            partial_indexes={"idx_tool_calls_commands": (
+                ("command", "is_error", "started_at", "ended_at", "session_id"), "command is not null")},
         ),
         Table(
             "file_events",
@@ -383,6 +389,62 @@ TABLES: dict[str, Table] = {
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("repository", "committed_at"), ("session_id",), ("committed_at",)),
             fts=("message",),
+        ),
+        # Per-day rollups of the detail tables, recomputed for the sessions an ingest touches (see
+        # ROLLUPS): year-long questions read thousands of these rows instead of millions of calls,
+        # and they outlive the detail rows that `prune` deletes.
+        Table(
+            "usage_daily",
+            pk=("day", "session_id", "model", "is_subagent"),
+            columns={
+                "day": TEXT,
+                "session_id": TEXT,
+                "model": TEXT,
+                "is_subagent": INTEGER,
+                "requests": INTEGER,
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_creation_input_tokens": INTEGER,
+                "cache_read_input_tokens": INTEGER,
+                "total_tokens": INTEGER,
+                "cost_usd": REAL,
+                "unpriced_requests": INTEGER,
+            },
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id", "day"),),
+        ),
+        Table(
+            "tool_daily",
+            pk=("day", "session_id", "tool_name", "is_subagent"),
+            columns={
+                "day": TEXT,
+                "session_id": TEXT,
+                "tool_name": TEXT,
+                "is_subagent": INTEGER,
+                "calls": INTEGER,
+                "failures": INTEGER,
+                "interrupted": INTEGER,
+                "timed_calls": INTEGER,
+                "duration_ms_total": INTEGER,
+                "duration_ms_max": INTEGER,
+            },
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id", "day"),),
+        ),
+        Table(
+            "file_daily",
+            pk=("day", "session_id", "file_path"),
+            columns={
+                "day": TEXT,
+                "session_id": TEXT,
+                "file_path": TEXT,
+                "touches": INTEGER,
+                "reads": INTEGER,
+                "edits": INTEGER,
+                "last_touched": TEXT,
+            },
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id", "day"), ("file_path", "day", "session_id", "touches", "reads", "edits")),
         ),
         Table(
             "ingest_files",
@@ -666,6 +728,61 @@ delete from prompts
 )
 
 
+# The rollups: each is one SELECT over a detail table, grouped by day (and session). For the sessions
+# an ingest touched, rows from the earliest day still present in the detail onwards are recomputed
+# (days already pruned from the detail keep their rollup); ensure() builds a new rollup in full.
+ROLLUPS: dict[str, tuple[str, str, str]] = {
+    # rollup -> (detail table, its day expression, SELECT with {where})
+    "usage_daily": ("api_requests", "coalesce(date(timestamp), '')", """
+select coalesce(date(timestamp), ''), session_id, coalesce(model, ''),
+       (agent_id is not null or is_sidechain = 1),
+       count(*), sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
+       sum(cache_read_input_tokens), sum(usage_total), sum(cost_usd), sum(priced = 0)
+  from api_requests
+ where is_replay = 0 and session_id is not null {where}
+ group by 1, 2, 3, 4"""),
+    "tool_daily": ("tool_calls", "coalesce(date(coalesce(started_at, ended_at)), '')", """
+select coalesce(date(coalesce(started_at, ended_at)), ''), session_id, coalesce(tool_name, ''),
+       (agent_id is not null or is_sidechain = 1),
+       count(*), sum(coalesce(is_error, 0)), sum(coalesce(interrupted, 0)), count(duration_ms),
+       sum(duration_ms), max(duration_ms)
+  from tool_calls
+ where session_id is not null {where}
+ group by 1, 2, 3, 4"""),
+    "file_daily": ("file_events", "coalesce(date(timestamp), '')", """
+select coalesce(date(timestamp), ''), session_id, file_path, count(*), sum(operation = 'read'),
+       sum(operation in ('edit', 'write', 'create')), max(timestamp)
+  from file_events
+ where session_id is not null {where}
+ group by 1, 2, 3"""),
+}
+
+
+def _rollup_statements() -> tuple[tuple[frozenset, str], ...]:
+    out = []
+    for rollup, (detail, day, select) in ROLLUPS.items():
+        columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
+        out.append((frozenset({detail}), f"""
+delete from [{rollup}] where session_id = :session_id
+   and day >= (select min({day}) from [{detail}] where session_id = :session_id)"""))
+        out.append((frozenset({detail}), f"insert or replace into [{rollup}] ({columns})"
+                    + select.format(where="and session_id = :session_id")))
+    return tuple(out)
+
+
+# After every other derivation: rollups sum what those settle (replays, durations, merged keys).
+DERIVATIONS = DERIVATIONS + _rollup_statements()
+
+
+def rebuild_rollups(conn, names=None) -> None:
+    """Recompute rollups in full from the detail tables (a new rollup; a bulk load)."""
+    for rollup in names or ROLLUPS:
+        detail, _, select = ROLLUPS[rollup]
+        columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
+        conn.execute(f"delete from [{rollup}]")
+        conn.execute(f"insert into [{rollup}] ({columns})" + select.format(where=""))
+
+
 # Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and
 # Datasette 1.0 resolves a view before a stored query of the same name.
 RETIRED_VIEWS = ("daily_usage",)
@@ -711,9 +828,11 @@ def ensure(conn) -> None:
 
 
 def _ensure_tables(db) -> None:
+    created = []
     for t in TABLES.values():
         table = db.table(t.name)
         if not table.exists():
+            created.append(t.name)
             table.create(
                 t.columns,
                 pk=t.pk[0] if len(t.pk) == 1 else t.pk,
@@ -728,9 +847,38 @@ def _ensure_tables(db) -> None:
                     table.add_column(column, type_, not_null_default=t.defaults.get(column))
         for columns in t.indexes:
             table.create_index(columns, if_not_exists=True)
-        if t.fts and not table.detect_fts():
-            table.enable_fts(t.fts, create_triggers=True)
+        for index, (columns, where) in t.partial_indexes.items():  # sqlite-utils has no partial indexes
+            cols = ", ".join(f"[{c}]" for c in columns)
+            db.conn.execute(f"create index if not exists [{index}] on [{t.name}] ({cols}) where {where}")
+        if t.fts:
+            if not table.detect_fts():
+                table.enable_fts(t.fts, create_triggers=True)
+            _scope_fts_update_trigger(db, t)
     for name, sql in VIEWS.items():
         db.create_view(name, sql.strip(), replace=True)
     for name in RETIRED_VIEWS:
         db.conn.execute(f"drop view if exists [{name}]")
+    new_rollups = [name for name in ROLLUPS if name in created]
+    if new_rollups:
+        rebuild_rollups(db.conn, new_rollups)
+
+
+def _scope_fts_update_trigger(db, t: Table) -> None:
+    """sqlite-utils' update trigger re-indexes a row on every update; upserts update rows all the
+    time (a tool_result merging into its tool_use, a derived duration), so ours re-indexes only when
+    an indexed column's value changed."""
+    name = f"{t.name}_au"
+    row = db.conn.execute("select sql from sqlite_master where type = 'trigger' and name = ?", (name,)).fetchone()
+    if row and " WHEN " in row[0]:
+        return
+    cols = ", ".join(f'"{c}"' for c in t.fts)
+    changed = " OR ".join(f'old."{c}" IS NOT new."{c}"' for c in t.fts)
+    old_values = ", ".join(f'old."{c}"' for c in t.fts)
+    new_values = ", ".join(f'new."{c}"' for c in t.fts)
+    db.conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+    db.conn.execute(
+        f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{t.name}" WHEN {changed} BEGIN\n'
+        f'  INSERT INTO "{t.name}_fts" ("{t.name}_fts", rowid, {cols}) VALUES(\'delete\', old.rowid, {old_values});\n'
+        f'  INSERT INTO "{t.name}_fts" (rowid, {cols}) VALUES (new.rowid, {new_values});\n'
+        f"END"
+    )

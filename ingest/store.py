@@ -48,7 +48,7 @@ def _merge_expression(table: schema.Table, column: str) -> str:
     if rule == "usage":
         return (
             f"case when coalesce(excluded.usage_total, -1) > coalesce([{table.name}].usage_total, -1) "
-            f"then {new} else coalesce({old}, {new}) end"
+            f"then {new} else {old} end"
         )
     if rule == "original":
         return (

@@ -237,3 +237,34 @@ async def test_user_metadata_and_queries_win(fixture_db):
     assert await get_json(ds, "/claude/hot_files.json?_shape=array") == [{"answer": "mine"}]
     # everything the user did not set is still ours
     assert "Every tool call the agent made" in page.text
+
+
+async def test_jobs_by_file_and_by_tool(tmp_path):
+    """Two headless jobs recorded from stream-json made of the real transcripts' lines."""
+    from test_jobs import SPOTTER as SPOTTER_DIR
+    from test_jobs import SPOTTER_ID, TOOL_HEAVY, load, ndjson, to_stream
+
+    from ingest.jobs import ingest_job
+
+    db = tmp_path / "jobs.db"
+    ingest_job(db, ndjson(to_stream(load(SPOTTER_DIR / f"{SPOTTER_ID}.jsonl"))), job_id="refactor-hooks",
+               prompt="Work on bead spotter-a0y")
+    ingest_job(db, ndjson(to_stream(load(TOOL_HEAVY))), job_id="start-phoenix")
+    ds = Datasette([str(db)])
+    edited = {inp["file_path"] for name, inp, session, _ in CALLS.values()
+              if session == SPOTTER and name in ("Edit", "Write", "MultiEdit") and inp.get("file_path")}
+    target = sorted(edited)[0]
+    rows = await get_json(ds, f"/jobs/jobs_by_file.json?_shape=array&file={target.rsplit('/', 1)[1]}")
+    assert {r["job_id"] for r in rows} == {"refactor-hooks"} and rows[0]["file"] == target
+    assert await get_json(ds, "/jobs/jobs_by_file.json?_shape=array&file=no-such-file.ex") == []
+    bash = await get_json(ds, "/jobs/jobs_by_tool.json?_shape=array&tool=Bash")
+    # the stream carries the main conversation's calls (the subagents' own files are not in it)
+    conn = sqlite3.connect(db)
+    expected = conn.execute("select count(*), sum(is_error) from tool_calls where session_id = ? and "
+                            "tool_name = 'Bash'", (SPOTTER,)).fetchone()
+    conn.close()
+    by_job = {r["job_id"]: r for r in bash}
+    assert (by_job["refactor-hooks"]["calls"], by_job["refactor-hooks"]["failed"]) == expected
+    assert expected[0] > 70 and expected[1] == sum(1 for n, _, s, f in CALLS.values() if n == "Bash" and s == SPOTTER and f)
+    every = await get_json(ds, "/jobs/jobs_by_tool.json?_shape=array")
+    assert {r["job_id"] for r in every} == {"refactor-hooks", "start-phoenix"}

@@ -109,3 +109,13 @@ def test_fts_follows_upserts(st):
     hits = st.conn.execute("select rowid from prompts_fts where prompts_fts match 'tokenizer'").fetchall()
     assert len(hits) == 1
     assert st.conn.execute("select count(*) from prompts_fts where prompts_fts match 'parser'").fetchone()[0] == 0
+
+
+def test_usage_rule_takes_the_whole_largest_copy_even_its_nulls(st):
+    """A smaller copy never fills in what the largest copy left empty: re-reads change nothing."""
+    big = {"message_id": "m", "request_id": "r", "session_id": "s", "usage_total": 10, "output_tokens": 10,
+           "inference_geo": None}
+    small = {**big, "usage_total": 3, "output_tokens": 3, "inference_geo": "not_available"}
+    write(st, ("api_requests", big))
+    write(st, ("api_requests", small))
+    assert st.conn.execute("select output_tokens, inference_geo from api_requests").fetchone() == (10, None)

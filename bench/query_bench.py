@@ -1,0 +1,183 @@
+"""Canned query bench: every canned query and the overview page, through Datasette, on a large database.
+
+The database holds at least 1,000,000 tool calls and 300,000 API requests. It is built at run time
+(into bench/out/, reused while the schema and the fixtures are unchanged) by ingesting the real
+fixture transcripts once, then copying their rows many times with fresh keys, spread over a year of
+days and 40 projects: the rows have the shapes and value distributions of real sessions.
+
+Each query is requested through `Datasette([db]).client` (so Datasette's own work is counted),
+3 times after a warm-up, with no parameters (the whole year) and again narrowed the way the overview
+narrows it (30 days, one project). Prints the median milliseconds per query and page. Target: each
+under 500 ms (Datasette stops a query at 1 s by default).
+
+Run:
+    python bench/query_bench.py              # 1,000,000 tool calls
+    python bench/query_bench.py --tool-calls 200000 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import shutil
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+sys.path.insert(0, str(ROOT))
+
+from datasette.app import Datasette  # noqa: E402
+
+from datasette_claude import resources  # noqa: E402
+from ingest import backfill, schema  # noqa: E402
+
+TARGET_MS = 500
+FIXTURES = ROOT / "tests" / "fixtures" / "claude" / "projects"
+PROJECTS = 40
+DAYS = 365
+
+
+def _key_columns(table: str) -> set[str]:
+    """Columns holding ids that must be fresh in every copy (keys and the ids that join them)."""
+    ids = {"id", "session_id", "message_id", "request_id", "uuid", "parent_uuid", "tool_use_id", "agent_id",
+           "message_uuid", "prompt_id"}
+    return {c for c in schema.TABLES[table].columns if c in ids}
+
+
+def _time_columns(table: str) -> set[str]:
+    return {c for c in schema.TABLES[table].columns
+            if c in ("timestamp", "started_at", "ended_at", "received_at", "first_read_at")}
+
+
+COPIED = ("sessions", "api_requests", "tool_calls", "file_events", "compactions", "subagents", "prompts", "errors")
+
+
+def build(db: Path, tool_calls: int) -> dict:
+    seed = OUT / "query-bench-seed.db"
+    for p in (seed, db):
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(p) + suffix).unlink(missing_ok=True)
+    backfill(seed, [FIXTURES])
+    conn = sqlite3.connect(seed)
+    per_copy = conn.execute("select count(*) from tool_calls").fetchone()[0]
+    conn.close()
+    copies = -(-tool_calls // per_copy)
+    shutil.copy(seed, db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma journal_mode = wal")
+    conn.execute("pragma synchronous = off")
+    conn.execute("attach ? as seed", (str(seed),))
+    started = time.perf_counter()
+    conn.execute("begin")
+    for table in COPIED:
+        conn.execute(f"delete from [{table}]")
+    conn.execute("create temp table copies (k integer primary key)")
+    conn.execute(f"with recursive n(k) as (select 0 union all select k + 1 from n where k < {copies - 1}) "
+                 "insert into copies select k from n")
+    for table in COPIED:
+        columns = list(schema.TABLES[table].columns)
+        select = []
+        for c in columns:
+            if c in _key_columns(table):
+                select.append(f"case when s.[{c}] is null then null else s.[{c}] || '~' || copies.k end")
+            elif c in _time_columns(table):
+                # copy k lands (k mod 365) days before 2026-11-20, at the seed row's time of day
+                select.append(f"case when s.[{c}] is null then null else strftime('%Y-%m-%dT%H:%M:%fZ', "
+                              f"'2026-11-20T' || substr(s.[{c}], 12, 12), '-' || (copies.k % {DAYS}) || ' days') end")
+            elif c == "project_path" or c == "cwd":
+                select.append(f"s.[{c}] || '/p' || (copies.k % {PROJECTS})")
+            elif c == "file_path":
+                select.append(f"replace(s.[{c}], '/', '/p' || (copies.k % {PROJECTS}) || '/')")
+            else:
+                select.append(f"s.[{c}]")
+        names = ", ".join(f"[{c}]" for c in columns)
+        conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies")
+    schema.rebuild_rollups(conn)  # what per-session recomputation gives, in one pass over the copies
+    conn.execute("commit")
+    conn.execute("analyze")
+    counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in COPIED}
+    conn.close()
+    print(f"database: {copies} copies of the fixtures in {time.perf_counter() - started:.0f}s, "
+          f"{db.stat().st_size / 1e6:.0f} MB: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    return counts
+
+
+def signature(tool_calls: int) -> str:
+    h = hashlib.sha1(str(tool_calls).encode())
+    h.update(str(schema.SCHEMA_VERSION).encode())
+    for p in sorted(FIXTURES.rglob("*.jsonl")):
+        h.update(p.name.encode() + str(p.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+async def timed(client, path: str, runs: int) -> tuple[float, int]:
+    response = await client.get(path)  # warm-up
+    if response.status_code != 200:
+        return float("nan"), response.status_code
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        response = await client.get(path)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples), response.status_code
+
+
+async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
+    ds = Datasette([str(db)], settings={"sql_time_limit_ms": 5000})
+    name = db.stem
+    conn = sqlite3.connect(db)
+    latest = conn.execute("select max(timestamp) from api_requests").fetchone()[0][:10]
+    conn.close()
+    narrow = {"start": "2026-10-22", "end": latest, "project": "spotter-a0y/p7"}
+    results = []
+    for query_name, q in resources.canned_queries().items():
+        params = {"q": "bead"} if query_name == "search_prompts" else {}
+        if query_name.startswith("jobs_"):
+            params = {"file": "README", "tool": "Bash"}
+        path = f"/{name}/{query_name}.json?_shape=array&" + "&".join(f"{k}={v}" for k, v in params.items())
+        results.append((query_name, *await timed(ds.client, path, runs)))
+        wanted = [p for p in (q.get("params") or []) if p in narrow]
+        if wanted:
+            path += "&" + "&".join(f"{k}={narrow[k]}" for k in wanted)
+            results.append((f"{query_name} ({', '.join(wanted)})", *await timed(ds.client, path, runs)))
+    results.append(("overview /-/claude (30 days)", *await timed(ds.client, "/-/claude", runs)))
+    results.append(("overview /-/claude?days=365", *await timed(ds.client, "/-/claude?days=365", runs)))
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tool-calls", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    db = OUT / "querybench.db"
+    marker = OUT / "querybench.signature"
+    sig = signature(args.tool_calls)
+    if not (db.exists() and marker.exists() and marker.read_text() == sig):
+        build(db, args.tool_calls)
+        marker.write_text(sig)
+    else:
+        conn = sqlite3.connect(db)
+        print("database: reusing", db, ", ".join(f"{t} {conn.execute(f'select count(*) from [{t}]').fetchone()[0]:,}"
+                                                 for t in ("tool_calls", "api_requests")))
+        conn.close()
+    results = asyncio.run(measure(db, args.runs))
+    print(f"\n{'query':<48} {'median ms':>10}  status")
+    worst = 0.0
+    for label, ms, status in results:
+        flag = "" if status == 200 and ms < TARGET_MS else "  <-- MISS"
+        worst = max(worst, ms if status == 200 else float("inf"))
+        print(f"{label:<48} {ms:>10.0f}  {status}{flag}")
+    print(f"\nslowest: {worst:.0f} ms; target: every query and page under {TARGET_MS} ms: "
+          f"{'PASS' if worst < TARGET_MS else 'MISS'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
