@@ -8,7 +8,7 @@
 with errs as (
   select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at
   from tool_calls
-  where is_error = 1 and error_message is not null
+  where is_error = 1 and error_message is not null  -- read from the index of failed calls
     and started_at >= coalesce(nullif(:start, ''), '0000')
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
   union all

@@ -5,19 +5,31 @@
 --   edited again and again are where the work (or the churn) is.
 -- params: [project, start, end]
 -- chart: {mark: bar, x_column: touches, x_type: quantitative, y_column: file_path, y_type: nominal, color_column: project}
+with top as (
+  select
+    f.file_path,
+    sum(f.touches) as touches,
+    sum(f.reads) as reads,
+    sum(f.edits) as edits,
+    count(distinct f.session_id) as sessions,
+    max(f.last_touched) as last_touched,
+    max(f.session_id) as a_session
+  from file_daily f
+  where f.day >= coalesce(nullif(:start, ''), '0000')
+    and f.day <= coalesce(nullif(:end, ''), '9999')
+    and (coalesce(:project, '') = ''
+         or f.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+  group by f.file_path
+  order by touches desc
+  limit 50
+)
 select
-  f.file_path,
-  max(s.project_path) as project,
-  sum(f.touches) as touches,
-  sum(f.reads) as reads,
-  sum(f.edits) as edits,
-  count(distinct f.session_id) as sessions,
-  max(f.last_touched) as last_touched
-from file_daily f
-left join sessions s on s.id = f.session_id
-where f.day >= coalesce(nullif(:start, ''), '0000')
-  and f.day <= coalesce(nullif(:end, ''), '9999')
-  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
-group by f.file_path
-order by touches desc
-limit 50
+  top.file_path,
+  (select project_path from sessions where id = top.a_session) as project,
+  top.touches,
+  top.reads,
+  top.edits,
+  top.sessions,
+  top.last_touched
+from top
+order by top.touches desc

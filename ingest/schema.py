@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -227,8 +227,13 @@ TABLES: dict[str, Table] = {
             indexes=(("session_id",), ("tool_name", "started_at"), ("started_at",), ("is_error",)),
             fts=("command", "error_message"),
             # failing_commands groups the calls that ran a command: index-only, in command order
-            partial_indexes={"idx_tool_calls_commands": (
-                ("command", "is_error", "started_at", "ended_at", "session_id"), "command is not null")},
+            partial_indexes={
+                "idx_tool_calls_commands": (
+                    ("command", "is_error", "started_at", "ended_at", "session_id"), "command is not null"),
+                # error_messages groups the failed calls' messages: index-only, over failures alone
+                "idx_tool_calls_failures": (
+                    ("started_at", "tool_name", "session_id", "error_message"), "is_error = 1"),
+            },
         ),
         Table(
             "file_events",
