@@ -5,6 +5,7 @@
 --   detail each time.
 -- params: [start, end, project]
 -- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: compactions, y_type: quantitative, color_column: project}
+-- hide_sql: true
 select
   date(c.timestamp) as day,
   c.session_id,

@@ -5,6 +5,7 @@
 --   unpriced_requests and left out of the cost, never counted as $0. Leave a field empty for all.
 -- params: [start, end, project]
 -- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: cost_usd, y_type: quantitative, color_column: model}
+-- hide_sql: true
 select
   u.day,
   u.model,

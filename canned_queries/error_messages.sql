@@ -5,6 +5,7 @@
 --   that text.
 -- params: [start, end, search]
 -- chart: {mark: bar, x_column: occurrences, x_type: quantitative, y_column: message, y_type: nominal, color_column: source}
+-- hide_sql: true
 with errs as (
   select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at
   from tool_calls

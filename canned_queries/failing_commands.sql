@@ -4,6 +4,7 @@
 --   latest error. search narrows to commands containing that text.
 -- params: [start, end, project, search]
 -- chart: {mark: bar, x_column: failures, x_type: quantitative, y_column: command, y_type: nominal}
+-- hide_sql: true
 with runs as (
   select
     t.command,

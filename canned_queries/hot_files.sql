@@ -5,6 +5,7 @@
 --   edited again and again are where the work (or the churn) is.
 -- params: [project, start, end]
 -- chart: {mark: bar, x_column: touches, x_type: quantitative, y_column: file_path, y_type: nominal, color_column: project}
+-- hide_sql: true
 with top as (
   select
     f.file_path,

@@ -4,6 +4,7 @@
 --   against each job's files_modified_json list), newest first, with their status, prompt and cost.
 -- params: [file, start, end]
 -- chart: {mark: bar, x_column: started_at, x_type: temporal, y_column: files_modified, y_type: quantitative, color_column: status}
+-- hide_sql: true
 select
   j.id as job_id,
   j.started_at,

@@ -4,6 +4,7 @@
 --   in each job, newest first. Leave tool empty for every job with its primary tool.
 -- params: [tool, start, end]
 -- chart: {mark: bar, x_column: job_id, x_type: nominal, y_column: calls, y_type: quantitative, color_column: status}
+-- hide_sql: true
 select
   j.id as job_id,
   j.started_at,

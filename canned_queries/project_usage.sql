@@ -4,6 +4,7 @@
 --   started in), over a date range. Subagents count under their session's project.
 -- params: [start, end]
 -- chart: {mark: bar, x_column: cost_usd, x_type: quantitative, y_column: project, y_type: nominal}
+-- hide_sql: true
 select
   s.project_path as project,
   count(distinct u.session_id) as sessions,

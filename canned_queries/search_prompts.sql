@@ -3,6 +3,7 @@
 --   Full-text search over everything typed into the agents. Words are matched as a phrase; the
 --   match is highlighted in [brackets].
 -- params: [q, project]
+-- hide_sql: true
 select
   p.timestamp,
   p.session_id,

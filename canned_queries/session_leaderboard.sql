@@ -4,6 +4,7 @@
 --   their tool calls, failed calls, compactions and subagents. Sessions started within the date range.
 -- params: [start, end, project, order_by]
 -- chart: {mark: bar, x_column: session_id, x_type: nominal, y_column: cost_usd, y_type: quantitative}
+-- hide_sql: true
 with chosen as (
   select id, project_path, coalesce(title, summary) as title, model, started_at, ended_at
   from sessions

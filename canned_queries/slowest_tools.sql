@@ -4,6 +4,7 @@
 --   PostToolUse hook, or from the transcript's call and result times).
 -- params: [start, end, project, min_calls]
 -- chart: {mark: bar, x_column: tool_name, x_type: nominal, y_column: avg_seconds, y_type: quantitative}
+-- hide_sql: true
 select
   t.tool_name,
   sum(t.timed_calls) as timed_calls,

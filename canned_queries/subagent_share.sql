@@ -4,6 +4,7 @@
 --   compaction summariser) rather than the main conversation.
 -- params: [start, end]
 -- chart: {mark: line, x_column: day, x_type: temporal, y_column: subagent_cost_share_pct, y_type: quantitative}
+-- hide_sql: true
 with cost as (
   select
     day,

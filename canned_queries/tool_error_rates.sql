@@ -5,6 +5,7 @@
 --   exit code, a missing file, a rejected edit, a denied or interrupted call).
 -- params: [start, end, project, min_calls]
 -- chart: {mark: bar, x_column: tool_name, x_type: nominal, y_column: error_rate_pct, y_type: quantitative}
+-- hide_sql: true
 select
   t.tool_name,
   sum(t.calls) as calls,

@@ -48,10 +48,24 @@ def _database_metadata() -> dict:
 def startup(datasette):
     async def inner():
         names = await recognised_databases(datasette)
+        for name in names:
+            await _upgrade_schema(datasette.databases[name])
         if names and hasattr(datasette, "add_query"):
             await _apply_to_datasette_1(datasette, names)
 
     return inner
+
+
+async def _upgrade_schema(db):
+    """A database written by an older claude-ingest lacks newer tables (the canned queries read the
+    rollups): add what is missing, as the next ingest would. Never for a read-only database."""
+    from ingest import schema
+
+    if not db.is_mutable:
+        return
+    version = (await db.execute("pragma user_version")).first()[0]
+    if version < schema.SCHEMA_VERSION:
+        await db.execute_write_fn(schema.ensure, block=True)
 
 
 async def _apply_to_datasette_1(datasette, names):
@@ -80,7 +94,8 @@ async def _apply_to_datasette_1(datasette, names):
                 continue  # the user's query of that name wins
             await datasette.add_query(
                 name, query_name, query["sql"], title=query.get("title"), description=query.get("description"),
-                fragment=query.get("fragment"), parameters=query.get("params"), source=QUERY_SOURCE, replace=True)
+                fragment=query.get("fragment"), parameters=query.get("params"), hide_sql=bool(query.get("hide_sql")),
+                source=QUERY_SOURCE, replace=True)
     datasette.config = _merge(config, datasette.config or {})
 
 

@@ -826,6 +826,8 @@ def ensure(conn) -> None:
                 db.enable_wal()
             _ensure_tables(db)
             conn.execute(f"pragma user_version = {SCHEMA_VERSION}")
+            if conn.in_transaction:  # a connection not in autocommit mode (Datasette's writer)
+                conn.commit()
             return
         except sqlite3.OperationalError as e:  # another process created the same thing first
             if attempt == 4 or not ("already exists" in str(e) or "locked" in str(e)):

@@ -2,7 +2,7 @@
 
 The main run uses the Datasette that `pip install datasette` gives (0.65); this test builds (once,
 then reuses) `.cache/venv-datasette-1.0` with the latest 1.0 alpha as of this writing and runs
-tests/test_plugin.py there. It needs the package registry the first time.
+tests/test_plugin.py and tests/test_browser.py there. It needs the package registry the first time.
 """
 
 import subprocess
@@ -15,8 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".cache" / "venv-datasette-1.0"
 # The latest 1.0 alpha on 2026-11-21; bump it deliberately, the alphas change plugin APIs.
-REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", "PyYAML", "pytest",
-                "pytest-asyncio"]
+REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", "PyYAML", "orjson", "pytest",
+                "pytest-asyncio", "playwright"]
+TESTS = ["tests/test_plugin.py", "tests/test_browser.py"]
 
 
 def _python() -> Path:
@@ -42,7 +43,7 @@ def test_plugin_tests_pass_on_datasette_1_alpha():
     version = subprocess.run([str(python), "-c", "import datasette; print(datasette.__version__)"],
                              capture_output=True, text=True, check=True).stdout.strip()
     assert version.startswith("1.0a")
-    run = subprocess.run([str(python), "-m", "pytest", "tests/test_plugin.py", "-q", "-p", "no:cacheprovider"],
+    run = subprocess.run([str(python), "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider", "-rs"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "failed" not in run.stdout

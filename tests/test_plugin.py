@@ -268,3 +268,22 @@ async def test_jobs_by_file_and_by_tool(tmp_path):
     assert expected[0] > 70 and expected[1] == sum(1 for n, _, s, f in CALLS.values() if n == "Bash" and s == SPOTTER and f)
     every = await get_json(ds, "/jobs/jobs_by_tool.json?_shape=array")
     assert {r["job_id"] for r in every} == {"refactor-hooks", "start-phoenix"}
+
+
+async def test_database_from_an_older_version_is_brought_up_to_date(tmp_path, fixture_db):
+    import shutil
+
+    old = tmp_path / "old.db"
+    shutil.copy(fixture_db, old)
+    conn = sqlite3.connect(old)
+    conn.execute("drop table tool_daily")
+    conn.execute("pragma user_version = 4")
+    conn.commit()
+    conn.close()
+    ds = Datasette([str(old)])
+    rows = await get_json(ds, "/old/tool_error_rates.json?_shape=array")
+    assert next(r for r in rows if r["tool_name"] == "Bash")["failures"] == sum(
+        1 for n, *_, failed in CALLS.values() if n == "Bash" and failed)
+    conn = sqlite3.connect(old)
+    assert conn.execute("pragma user_version").fetchone()[0] >= 6
+    conn.close()

@@ -1,0 +1,99 @@
+"""A real browser: headless Chromium (Debian's `chromium`) opens pages of a running `datasette`.
+
+Checks that charts are drawn, not only that their elements exist: datasette-vega's canvas on a canned
+query page opened by its bare URL must hold coloured pixels, and the overview's SVG charts must have
+marks. Screenshots are saved in the test's temporary directory.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if not CHROMIUM:
+    if os.environ.get("CI"):
+        raise RuntimeError("chromium is missing: .ci/run installs it (apt-get install -y chromium)")
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api")
+
+# What this machine's closed network needs (no background requests) and what root needs (no sandbox).
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+COLOURED_PIXELS = """() => {
+  const c = document.querySelector('canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const r = d[i], g = d[i + 1], b = d[i + 2];
+    if (d[i + 3] > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 40) n++;
+  }
+  return n;
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(fixture_db):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "datasette", str(fixture_db), "-h", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url + "/-/versions.json", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("datasette did not start: " + proc.stderr.read().decode()[-2000:])
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("query", ["daily_usage", "tool_error_rates", "hot_files"])
+def test_canned_query_page_draws_its_chart(server, browser, tmp_path, query):
+    from datasette_claude import resources
+
+    page = browser.new_page(viewport={"width": 1200, "height": 1400})
+    page.goto(f"{server}/claude/{query}")  # the bare URL, as a user would type or bookmark it
+    page.wait_for_selector("canvas", timeout=20_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("location.hash") == "#" + resources.canned_queries()[query]["fragment"]
+    assert page.evaluate(COLOURED_PIXELS) > 300  # bars, not an empty frame
+    page.screenshot(path=str(tmp_path / f"{query}.png"), full_page=True)
+    assert (tmp_path / f"{query}.png").stat().st_size > 10_000
+    page.close()
+
+
+def test_overview_page_draws_its_charts(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1200, "height": 1400})
+    page.goto(f"{server}/-/claude?days=3660")
+    charts = page.locator("svg.claude-chart")
+    assert charts.count() == 5
+    assert page.locator("svg.claude-chart rect.mark").count() > 20
+    box = page.locator("svg.claude-chart").first.bounding_box()
+    assert box["width"] > 300 and box["height"] > 100  # laid out, visible
+    assert "$12.77" in page.locator(".claude-figures").inner_text()
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+    # a chart's title leads to its canned query, where the chart is drawn too
+    page.click("text=Failure rate per tool")
+    page.wait_for_selector("canvas", timeout=20_000)
+    assert "/claude/tool_error_rates" in page.url
+    page.close()
