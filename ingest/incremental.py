@@ -152,8 +152,10 @@ class Backfill:
         conn.execute(f"pragma cache_size = -{CACHE_KIB}")  # indexes on random ids: keep their pages
         self._known = {
             row[0]: row[1:]
-            for row in conn.execute("select path, size, mtime_ns, offset, head_hash, rereads from ingest_files")
+            for row in conn.execute("select path, size, mtime_ns, offset, head_hash, rereads, lines, bad_lines "
+                                    "from ingest_files")
         }
+        self._since_commit = 0
 
     def replay_spool(self, db_path) -> int:
         """Hook payloads spooled while the database was busy or unwritable go in first."""
@@ -189,12 +191,36 @@ class Backfill:
         """Read the files that :meth:`pending` picked; record the run; return its summary."""
         started = time.perf_counter()
         started_at = now_iso()
-        for tf, st in todo:
-            self.ingest_file(tf, st)
+        self.store.begin()
+        try:
+            for tf, st in todo:
+                self.ingest_file(tf, st)
+            self._commit()
+        except BaseException:
+            self.store.rollback()
+            raise
         self.summary.rows = Counter(self.store.rows)
         self.summary.seconds = time.perf_counter() - started
         self._record_run(started_at)
         return self.summary
+
+    def _commit(self) -> None:
+        """Derive, then commit what was read since the last commit, the files' offsets with it.
+
+        One transaction spans files until COMMIT_EVERY_BYTES were read: a commit is a WAL
+        checkpoint's worth of work on a large database, too much to pay per small file."""
+        self.store.derive()
+        self.store.commit()
+        self._since_commit = 0
+
+    def _read(self, nbytes: int) -> None:
+        self.summary.bytes_read += nbytes
+        self._since_commit += nbytes
+        if self.progress:
+            self.progress(nbytes)
+        if self._since_commit >= COMMIT_EVERY_BYTES:
+            self._commit()
+            self.store.begin()
 
     # ------------------------------------------------------------------------------------------
     def ingest_file(self, tf: TranscriptFile, st: os.stat_result | None) -> None:
@@ -222,92 +248,74 @@ class Backfill:
     def _read_from(self, f, offset, st, tf, parser, rereads) -> None:
         path = str(tf.path)
         store, summary = self.store, self.summary
-        lines = bad = since_commit = 0
-        store.begin()
-        try:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    # A last line without its newline is still being written, unless it is whole JSON.
-                    try:
+        lines = bad = read = 0
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                # A last line without its newline is still being written, unless it is whole JSON.
+                try:
+                    obj = json_loads(raw)
+                except ValueError:
+                    break
+            else:
+                obj = None
+            size = len(raw)
+            line_offset = offset
+            offset += size
+            read += size
+            if not raw.isspace():
+                lines += 1
+                if obj is None and _is_live_progress(raw):
+                    continue
+                try:
+                    if obj is None:
                         obj = json_loads(raw)
-                    except ValueError:
-                        break
-                else:
-                    obj = None
-                size = len(raw)
-                line_offset = offset
-                offset += size
-                since_commit += size
-                if not raw.isspace():
-                    lines += 1
-                    if obj is None and _is_live_progress(raw):
-                        continue
-                    try:
-                        if obj is None:
-                            obj = json_loads(raw)
-                        records = parser.feed(obj)
-                    except (ValueError, BadLine, RecursionError) as e:
-                        records = None
-                        bad += 1
-                        store.add("ingest_skips", {
-                            "path": path, "offset": line_offset, "run_id": summary.run_id,
-                            "reason": f"{type(e).__name__}: {e}"[:200],
-                            "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
-                        })
-                    if records:
-                        store.write(records)
-                if since_commit >= COMMIT_EVERY_BYTES:
-                    self._checkpoint(f, offset, st, tf, parser, lines, bad, rereads)
-                    if self.progress:
-                        self.progress(since_commit)
-                    summary.bytes_read += since_commit
-                    summary.lines += lines
-                    summary.bad_lines += bad
-                    lines = bad = since_commit = 0
-                    store.begin()
-            self._checkpoint(f, offset, st, tf, parser, lines, bad, rereads)
-        except BaseException:
-            store.rollback()
-            raise
-        if self.progress:
-            self.progress(since_commit)
-        summary.bytes_read += since_commit
-        summary.lines += lines
-        summary.bad_lines += bad
+                    records = parser.feed(obj)
+                except (ValueError, BadLine, RecursionError) as e:
+                    records = None
+                    bad += 1
+                    store.add("ingest_skips", {
+                        "path": path, "offset": line_offset, "run_id": summary.run_id,
+                        "reason": f"{type(e).__name__}: {e}"[:200],
+                        "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
+                    })
+                if records:
+                    store.write(records)
+            if read >= COMMIT_EVERY_BYTES:  # a large file: record how far it was read, maybe commit
+                self._record_file(f, offset, st, tf, parser, lines, bad, rereads)
+                self._read(read)
+                lines = bad = read = 0
+        self._record_file(f, offset, st, tf, parser, lines, bad, rereads)
+        self._read(read)
         for model, keys in parser.unpriced.items():
             summary.unpriced[model] += len(keys)
 
-    def _checkpoint(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
-        """Write what the parser summarised, derive, record the offset, commit: one transaction."""
-        store = self.store
+    def _record_file(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
+        """Write what the parser summarised and how far the file was read (committed with the rows)."""
+        store, summary = self.store, self.summary
+        summary.lines += lines
+        summary.bad_lines += bad
         store.write(parser.finish())
-        store.derive()
         pos = f.tell()
         head = _head_hash(f, offset)
         f.seek(pos)
         path = str(tf.path)
         known = self._known.get(path)
-        prev_lines, prev_bad = (0, 0)
-        if known is not None:
-            row = self.conn.execute("select lines, bad_lines from ingest_files where path = ?", (path,)).fetchone()
-            prev_lines, prev_bad = (row[0] or 0, row[1] or 0) if row else (0, 0)
+        prev_lines, prev_bad = (known[5] or 0, known[6] or 0) if known else (0, 0)
+        complete = offset >= st.st_size
         store.add("ingest_files", {
             "path": path, "kind": tf.kind, "session_id": parser.session_id, "agent_id": tf.agent_id,
-            "size": st.st_size if offset >= st.st_size else offset, "mtime": datetime.fromtimestamp(
+            "size": st.st_size if complete else offset, "mtime": datetime.fromtimestamp(
                 st.st_mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "mtime_ns": st.st_mtime_ns if offset >= st.st_size else None, "offset": offset,
+            "mtime_ns": st.st_mtime_ns if complete else None, "offset": offset,
             "head_hash": head, "lines": prev_lines + lines, "bad_lines": prev_bad + bad, "rereads": rereads,
             "first_read_at": now_iso(), "last_read_at": now_iso(),
         })
-        store.commit()
-        self._known[path] = (st.st_size, st.st_mtime_ns, offset, head, rereads)
+        self._known[path] = (st.st_size, st.st_mtime_ns, offset, head, rereads, prev_lines + lines, prev_bad + bad)
 
     def _file_failed(self, path: str, reason: str) -> None:
         self.summary.files_failed += 1
-        self.store.begin()
         self.store.add("ingest_skips", {"path": path, "offset": -1, "run_id": self.summary.run_id,
                                         "reason": reason, "seen_at": now_iso()})
-        self.store.commit()
 
     def _record_run(self, started_at: str) -> None:
         s = self.summary

@@ -113,7 +113,7 @@ def test_killed_midway_resumes_from_last_commit(tmp_path, monkeypatch):
     db = tmp_path / "t.db"
     monkeypatch.setattr(backfill_module, "COMMIT_EVERY_BYTES", 200_000)
     calls = {"n": 0}
-    real = backfill_module.Backfill._checkpoint
+    real = backfill_module.Backfill._commit
 
     def crash_on_third(self, *args):
         calls["n"] += 1
@@ -121,12 +121,13 @@ def test_killed_midway_resumes_from_last_commit(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args)
 
-    monkeypatch.setattr(backfill_module.Backfill, "_checkpoint", crash_on_third)
+    monkeypatch.setattr(backfill_module.Backfill, "_commit", crash_on_third)
     try:
         backfill(db, [projects])
     except KeyboardInterrupt:
         pass
-    monkeypatch.setattr(backfill_module.Backfill, "_checkpoint", real)
+    assert calls["n"] == 3 and 0 < rows(db, "select count(*) n from ingest_files")[0]["n"] < 6
+    monkeypatch.setattr(backfill_module.Backfill, "_commit", real)
     backfill(db, [projects])
     clean = tmp_path / "clean.db"
     backfill(clean, [projects])
