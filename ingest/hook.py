@@ -78,10 +78,28 @@ def spool(db_path: Path, raw: bytes, received_at: str) -> Path | None:
     return None
 
 
-def replay_spool(conn: sqlite3.Connection, db_path: Path) -> int:
-    """Write every spooled payload meant for this database; return how many were replayed."""
+class EventSink:
+    """One kind of live event that a command inside an agent's loop stores, never failing.
+
+    ``write(conn, raw, received_at, source=...)`` stores one event (see :func:`store_event`);
+    events of this kind spool under ``<db><spool_suffix>.spool.jsonl`` (and the shared fallbacks,
+    where each entry names the database it is for), so each kind replays only its own."""
+
+    __slots__ = ("name", "write", "spool_suffix", "replay_source")
+
+    def __init__(self, name: str, write, spool_suffix: str = "", replay_source: str = "spool"):
+        self.name, self.write, self.spool_suffix, self.replay_source = name, write, spool_suffix, replay_source
+
+    def spool_key(self, db_path: Path) -> Path:
+        return db_path.with_name(db_path.name + self.spool_suffix) if self.spool_suffix else db_path
+
+
+def replay_spool(conn: sqlite3.Connection, db_path: Path, sink: "EventSink | None" = None) -> int:
+    """Write every spooled event of this kind meant for this database; return how many were replayed."""
+    sink = sink or CLAUDE_HOOK
+    key = sink.spool_key(db_path)
     replayed = 0
-    for path in spool_paths(db_path):
+    for path in spool_paths(key):
         batches = sorted(path.parent.glob(path.name + ".*.replaying")) if path.parent.exists() else []
         if path.exists():
             claimed = path.with_name(f"{path.name}.{os.getpid()}.{time.time_ns()}.replaying")
@@ -91,11 +109,11 @@ def replay_spool(conn: sqlite3.Connection, db_path: Path) -> int:
             except OSError:
                 pass
         for batch in batches:
-            replayed += _replay_file(conn, db_path, batch)
+            replayed += _replay_file(conn, str(key), path, batch, sink)
     return replayed
 
 
-def _replay_file(conn, db_path: Path, batch: Path) -> int:
+def _replay_file(conn, key: str, spool_file: Path, batch: Path, sink: EventSink) -> int:
     try:
         lines = batch.read_bytes().splitlines()
     except OSError:
@@ -107,51 +125,35 @@ def _replay_file(conn, db_path: Path, batch: Path) -> int:
             raw = entry["raw"].encode("utf-8", "surrogateescape")
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # a torn line cannot be replayed; its event is lost only if never re-sent
-        if entry.get("db") not in (None, str(db_path)):
-            kept.append(line)  # spooled for another database sharing the fallback spool
+        if entry.get("db") != key:
+            kept.append(line)  # another kind's event, or another database's, in a shared fallback
             continue
-        write_event(conn, raw, entry.get("received_at") or _now(), source="spool")
+        sink.write(conn, raw, entry.get("received_at") or _now(), source=sink.replay_source)
         count += 1
     if kept:
-        spool_again = batch.with_name(batch.name.split(".spool.jsonl")[0] + ".spool.jsonl")
-        with open(spool_again, "ab") as f:
+        with open(spool_file, "ab") as f:
             f.write(b"\n".join(kept) + b"\n")
     batch.unlink(missing_ok=True)
     return count
 
 
 # -- writing -------------------------------------------------------------------------------------
-def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook") -> bool:
-    """Store one raw payload and what it says, in one transaction. Returns False if already stored."""
-    event_id = parser.content_id(raw)
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        payload = None
-    fields = payload if isinstance(payload, dict) else {}
-    event = parser.event_name(fields) if fields else "unparseable"
+def store_event(conn: sqlite3.Connection, event_row: dict, derive) -> bool:
+    """The raw event first (keyed by the content hash in ``event_row["id"]``: a retried call is
+    stored once), then the rows ``derive(conn)`` returns, in one transaction. Rows that cannot be
+    derived are rolled back alone and the reason kept on the raw event. False if already stored."""
     store = store_mod.Store(conn)
     store.begin()
     try:
-        if conn.execute("select 1 from hook_events where id = ?", (event_id,)).fetchone():
+        if conn.execute("select 1 from hook_events where id = ?", (event_row["id"],)).fetchone():
             store.rollback()
             return False
-
-        def text(key):
-            value = fields.get(key)
-            return value if isinstance(value, str) else None
-
-        store.add("hook_events", {
-            "id": event_id, "received_at": received_at, "event": event,
-            "known": 1 if event in parser.KNOWN_EVENTS else 0, "session_id": text("session_id"),
-            "agent_id": text("agent_id"), "tool_use_id": text("tool_use_id"), "cwd": text("cwd"),
-            "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
-        })
+        store.add("hook_events", event_row)
         store.flush()
-        if fields:
+        if derive is not None:
             conn.execute("savepoint derive")
             try:
-                store.write(parser.records(fields, received_at, _host()))
+                store.write(derive(conn))
                 store.derive()
                 conn.execute("release derive")
             except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as e:
@@ -159,7 +161,7 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
                 conn.execute("rollback to derive")
                 conn.execute("release derive")
                 conn.execute("update hook_events set derive_error = ? where id = ?",
-                             (f"{type(e).__name__}: {e}"[:500], event_id))
+                             (f"{type(e).__name__}: {e}"[:500], event_row["id"]))
         store.commit()
         return True
     except BaseException:
@@ -167,20 +169,46 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         raise
 
 
-def handle(raw: bytes, db_path: Path, received_at: str | None = None) -> str:
-    """Store one payload, or spool it; then replay any spool. Returns 'stored', 'duplicate' or 'spooled'."""
+def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook") -> bool:
+    """Store one Claude Code hook payload and what it says. Returns False if already stored."""
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        payload = None
+    fields = payload if isinstance(payload, dict) else {}
+    event = parser.event_name(fields) if fields else "unparseable"
+
+    def text(key):
+        value = fields.get(key)
+        return value if isinstance(value, str) else None
+
+    row = {
+        "id": parser.content_id(raw), "received_at": received_at, "event": event,
+        "known": 1 if event in parser.KNOWN_EVENTS else 0, "session_id": text("session_id"),
+        "agent_id": text("agent_id"), "tool_use_id": text("tool_use_id"), "cwd": text("cwd"),
+        "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
+    }
+    return store_event(conn, row, (lambda conn: parser.records(fields, received_at, _host())) if fields else None)
+
+
+CLAUDE_HOOK = EventSink("hook", write_event)
+
+
+def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: EventSink | None = None) -> str:
+    """Store one event, or spool it; then replay any spool. 'stored', 'duplicate', 'spooled' or 'lost'."""
+    sink = sink or CLAUDE_HOOK
     received_at = received_at or _now()
     try:
         conn = store_mod.connect(db_path, timeout=BUSY_TIMEOUT_S)
     except (sqlite3.Error, OSError):
-        return "spooled" if spool(db_path, raw, received_at) else "lost"
+        return "spooled" if spool(sink.spool_key(db_path), raw, received_at) else "lost"
     try:
         try:
-            stored = write_event(conn, raw, received_at)
+            stored = sink.write(conn, raw, received_at)
         except (sqlite3.Error, OSError):
-            return "spooled" if spool(db_path, raw, received_at) else "lost"
+            return "spooled" if spool(sink.spool_key(db_path), raw, received_at) else "lost"
         try:
-            replay_spool(conn, db_path)
+            replay_spool(conn, db_path, sink)
         except (sqlite3.Error, OSError):
             pass  # the spool stays for the next run
         return "stored" if stored else "duplicate"
@@ -197,8 +225,10 @@ def _parse_db(argv: list[str]) -> Path:
     return default_db_path()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``claude-ingest hook [--db PATH]``: always 0, never a byte on stdout."""
+def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
+    """Entry point of ``claude-ingest hook [--db PATH]`` (and of the other sinks' commands): always
+    0, never a byte on stdout."""
+    sink = sink or CLAUDE_HOOK
     debug = os.environ.get(DEBUG_ENV) == "1"
     raw = b""
     db_path = None
@@ -213,13 +243,13 @@ def main(argv: list[str] | None = None) -> int:
             signal.alarm(DEADLINE_S)
         db_path = _parse_db(argv if argv is not None else sys.argv[2:])
         raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES)
-        outcome = handle(raw, db_path, received_at)
+        outcome = handle(raw, db_path, received_at, sink)
         if debug:
-            print(f"claude-ingest hook: {outcome} ({db_path})", file=sys.stderr)
+            print(f"claude-ingest {sink.name}: {outcome} ({db_path})", file=sys.stderr)
     except BaseException as e:  # noqa: BLE001 - nothing may escape into the agent's loop
         if raw and db_path is not None:
             try:
-                spool(db_path, raw, received_at)
+                spool(sink.spool_key(db_path), raw, received_at)
             except BaseException:  # noqa: BLE001
                 pass
         if debug:

@@ -28,6 +28,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; keep working w
     json_loads = json.loads
 
 from . import store as store_mod
+from .summary import rows_text, unpriced_text
 from .sources.transcripts import BadLine, FileContext, TranscriptParser
 
 HEAD_BYTES = 4096  # hashed to notice a file rewritten in place
@@ -100,8 +101,7 @@ class RunSummary:
     seconds: float = 0.0
 
     def line(self) -> str:
-        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
-        unpriced = ", ".join(f"{m} ({n})" for m, n in self.unpriced.most_common()) or "none"
+        rows, unpriced = rows_text(self.rows), unpriced_text(self.unpriced)
         failed = f", {self.files_failed} unreadable" if self.files_failed else ""
         failed += f", {self.spooled} spooled hook events replayed" if self.spooled else ""
         return (

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import schema
 from . import store as store_mod
 from .incremental import now_iso
+from .summary import rows_text, unpriced_text
 from .sources.common import utc_timestamp
 from .sources.jobs import Job, parse_job, read_output
 
@@ -32,14 +33,14 @@ class JobSummary:
         rows = {}
         for table, _ in self.job.records:
             rows[table] = rows.get(table, 0) + 1
-        counts = ", ".join(f"{t} {n:,}" for t, n in sorted(rows.items())) or "none"
+        counts = rows_text(rows)
         cost = f"${r['cost_usd']:.4f}" if r["cost_usd"] is not None else "unpriced"
         reported = f"${r['total_cost_usd']:.4f}" if r["total_cost_usd"] is not None else "none"
         tools = r["tool_call_count"] if r["tool_call_count"] is not None else "?"
         extra = f"; {self.job.bad_lines} bad lines skipped" if self.job.bad_lines else ""
         if self.reuse_missing:
             extra += f"; --reuse-of {r['reuse_of']} is not a recorded job"
-        unpriced = ", ".join(f"{m} ({n})" for m, n in self.job.unpriced.most_common()) or "none"
+        unpriced = unpriced_text(self.job.unpriced)
         return (f"job {r['id']}: {r['status']} ({self.output_format}), {tools} tool calls, "
                 f"{r['files_modified'] if r['files_modified'] is not None else '?'} files modified, "
                 f"cost {cost} (reported {reported}); rows upserted: {counts}; unpriced models: {unpriced}{extra}")

@@ -26,10 +26,8 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -41,6 +39,7 @@ from . import hook as hook_mod
 from . import store as store_mod
 from .sources.hooks import content_id
 from .sources.opencode import KNOWN_EVENTS, OpenCodeParser
+from .summary import rows_text, unpriced_text
 
 DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
 BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
@@ -70,8 +69,7 @@ class OpenCodeSummary:
     seconds: float = 0.0
 
     def line(self) -> str:
-        rows = ", ".join(f"{t} {n:,}" for t, n in sorted(self.rows.items())) or "none"
-        unpriced = ", ".join(f"{m} ({n})" for m, n in self.unpriced.most_common()) or "none"
+        rows, unpriced = rows_text(self.rows), unpriced_text(self.unpriced)
         read = ", ".join(self.sources_read) or "nothing"
         spooled = f", {self.spooled} spooled events replayed" if self.spooled else ""
         return (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
@@ -504,47 +502,27 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
     except ValueError:
         payload = None
     event_type, props = _unwrap(payload)
-    store = store_mod.Store(conn)
-    store.begin()
-    try:
-        if conn.execute("select 1 from hook_events where id = ?", (event_id,)).fetchone():
-            store.rollback()
-            return False
-        sid = _event_session(event_type, props)
-        call = props.get("callID") if isinstance(props.get("callID"), str) else None
-        store.add("hook_events", {
-            "id": event_id, "received_at": received_at, "event": event_type,
-            "known": 1 if event_type in KNOWN_EVENTS else 0, "session_id": sid, "tool_use_id": call,
-            "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
-        })
-        store.flush()
-        if props:
-            conn.execute("savepoint derive")
-            try:
-                extra = {}
-                info = props.get("info")
-                if event_type.startswith("session.") and isinstance(info, dict) and isinstance(info.get("id"), str):
-                    parent = info.get("parentID")
-                    extra[info["id"]] = parent if isinstance(parent, str) and parent else None
-                parser = OpenCodeParser(_StoredParents(conn, extra), host=hook_mod._host(), origin="opencode-event")
-                message = None
-                part = props.get("part")
-                if event_type == "message.part.updated" and isinstance(part, dict):
-                    message = _stored_message(conn, part)
-                store.write(parser.event(event_type, props, received_at, event_id, message))
-                store.derive()
-                conn.execute("release derive")
-            except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as e:
-                store.discard()
-                conn.execute("rollback to derive")
-                conn.execute("release derive")
-                conn.execute("update hook_events set derive_error = ? where id = ?",
-                             (f"{type(e).__name__}: {e}"[:500], event_id))
-        store.commit()
-        return True
-    except BaseException:
-        store.rollback()
-        raise
+    call = props.get("callID") if isinstance(props.get("callID"), str) else None
+    row = {
+        "id": event_id, "received_at": received_at, "event": event_type,
+        "known": 1 if event_type in KNOWN_EVENTS else 0, "session_id": _event_session(event_type, props),
+        "tool_use_id": call, "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
+    }
+
+    def derive(conn):
+        extra = {}
+        info = props.get("info")
+        if event_type.startswith("session.") and isinstance(info, dict) and isinstance(info.get("id"), str):
+            parent = info.get("parentID")
+            extra[info["id"]] = parent if isinstance(parent, str) and parent else None
+        parser = OpenCodeParser(_StoredParents(conn, extra), host=hook_mod._host(), origin="opencode-event")
+        message = None
+        part = props.get("part")
+        if event_type == "message.part.updated" and isinstance(part, dict):
+            message = _stored_message(conn, part)
+        return parser.event(event_type, props, received_at, event_id, message)
+
+    return hook_mod.store_event(conn, row, derive if props else None)
 
 
 def _stored_message(conn, part: dict) -> dict | None:
@@ -561,103 +539,25 @@ def _stored_message(conn, part: dict) -> dict | None:
     return info
 
 
-def spool_key(db_path: Path) -> Path:
-    """OpenCode events spool under their own name, so that ``claude-ingest hook``'s replay (which
-    reads Claude Code payloads) leaves them to ``opencode-event``'s, and the other way round."""
-    return db_path.with_name(db_path.name + ".opencode")
+# OpenCode events spool under their own name, so that ``claude-ingest hook``'s replay (which reads
+# Claude Code payloads) leaves them to ``opencode-event``'s, and the other way round.
+OPENCODE_EVENTS = hook_mod.EventSink("opencode-event", write_event, spool_suffix=".opencode",
+                                     replay_source="opencode-spool")
 
 
 def replay_spool(conn: sqlite3.Connection, db_path: Path) -> int:
     """Write every spooled OpenCode event meant for this database; return how many were replayed."""
-    key = str(spool_key(db_path))
-    replayed = 0
-    for path in hook_mod.spool_paths(spool_key(db_path)):
-        batches = sorted(path.parent.glob(path.name + ".*.replaying")) if path.parent.exists() else []
-        if path.exists():
-            claimed = path.with_name(f"{path.name}.{os.getpid()}.{time.time_ns()}.replaying")
-            try:
-                os.rename(path, claimed)  # atomic: one process claims what was spooled so far
-                batches.append(claimed)
-            except OSError:
-                pass
-        for batch in batches:
-            try:
-                lines = batch.read_bytes().splitlines()
-            except OSError:
-                continue
-            kept = []
-            for line in lines:
-                try:
-                    entry = json.loads(line)
-                    raw = entry["raw"].encode("utf-8", "surrogateescape")
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    continue
-                if entry.get("db") != key:
-                    kept.append(line)  # a Claude Code payload, or another database's
-                    continue
-                write_event(conn, raw, entry.get("received_at") or hook_mod._now(), source="opencode-spool")
-                replayed += 1
-            if kept:
-                with open(path, "ab") as f:
-                    f.write(b"\n".join(kept) + b"\n")
-            batch.unlink(missing_ok=True)
-    return replayed
+    return hook_mod.replay_spool(conn, db_path, OPENCODE_EVENTS)
 
 
 def handle_event(raw: bytes, db_path: Path, received_at: str | None = None) -> str:
     """Store one event, or spool it; then replay any spool. 'stored', 'duplicate', 'spooled' or 'lost'."""
-    received_at = received_at or hook_mod._now()
-    try:
-        conn = store_mod.connect(db_path, timeout=hook_mod.BUSY_TIMEOUT_S)
-    except (sqlite3.Error, OSError):
-        return "spooled" if hook_mod.spool(spool_key(db_path), raw, received_at) else "lost"
-    try:
-        try:
-            stored = write_event(conn, raw, received_at)
-        except (sqlite3.Error, OSError):
-            return "spooled" if hook_mod.spool(spool_key(db_path), raw, received_at) else "lost"
-        try:
-            replay_spool(conn, db_path)
-        except (sqlite3.Error, OSError):
-            pass
-        return "stored" if stored else "duplicate"
-    finally:
-        conn.close()
+    return hook_mod.handle(raw, db_path, received_at, OPENCODE_EVENTS)
 
 
 def event_main(argv: list[str] | None = None) -> int:
     """Entry point of ``claude-ingest opencode-event [--db PATH]``: always 0, never a byte on stdout."""
-    debug = os.environ.get(hook_mod.DEBUG_ENV) == "1"
-    raw = b""
-    db_path = None
-    received_at = hook_mod._now()
-
-    def deadline(signum, frame):
-        raise hook_mod._Deadline()
-
-    try:
-        if hasattr(signal, "SIGALRM"):
-            signal.signal(signal.SIGALRM, deadline)
-            signal.alarm(hook_mod.DEADLINE_S)
-        db_path = hook_mod._parse_db(argv if argv is not None else sys.argv[2:])
-        raw = sys.stdin.buffer.read(hook_mod.MAX_PAYLOAD_BYTES)
-        outcome = handle_event(raw, db_path, received_at) if raw.strip() else "empty"
-        if debug:
-            print(f"claude-ingest opencode-event: {outcome} ({db_path})", file=sys.stderr)
-    except BaseException as e:  # noqa: BLE001 - nothing may escape into OpenCode
-        if raw and db_path is not None:
-            try:
-                hook_mod.spool(spool_key(db_path), raw, received_at)
-            except BaseException:  # noqa: BLE001
-                pass
-        if debug:
-            import traceback
-
-            traceback.print_exception(e, file=sys.stderr)
-    finally:
-        if hasattr(signal, "SIGALRM"):
-            signal.alarm(0)
-    return 0
+    return hook_mod.main(argv, OPENCODE_EVENTS)
 
 
 __all__ = ["ingest_opencode", "handle_event", "event_main", "default_data_dir"]
