@@ -146,8 +146,9 @@ def install_hooks(ctx, db_path, settings_file, project, git_repo, opencode):
 @click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
 @click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
               flag_value=".", default=None, help="Also remove the post-commit hook from this repository.")
-def uninstall_hooks(settings_file, project, git_repo):
-    """Remove exactly the handlers that install-hooks added (and the git post-commit block)."""
+@click.option("--opencode", is_flag=True, help="Also remove the OpenCode plugin install-hooks put in place.")
+def uninstall_hooks(settings_file, project, git_repo, opencode):
+    """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin)."""
     from . import install
 
     path = install.settings_path(project=project, settings=settings_file)
@@ -166,6 +167,9 @@ def uninstall_hooks(settings_file, project, git_repo):
         except install.SettingsError as e:
             raise click.ClickException(str(e))
         click.echo(f"{hook_file}: {'removed' if changed else 'had no'} claude-ingest git-commit")
+    if opencode:
+        plugin, changed = install.uninstall_opencode_plugin(project=project)
+        click.echo(f"{plugin}: {'removed' if changed else 'not there'}")
 
 
 @cli.command("git-commit")

@@ -221,3 +221,12 @@ def install_opencode_plugin(db_path: Path | None = None, *, project: bool = Fals
     tmp.write_text(source)
     os.replace(tmp, target)
     return target, True
+
+
+def uninstall_opencode_plugin(*, project: bool = False, plugins_dir: Path | None = None) -> tuple[Path, bool]:
+    """Remove the plugin install_opencode_plugin wrote, and only it (it carries our header line)."""
+    target = (plugins_dir or opencode_plugins_dir(project=project)) / OPENCODE_PLUGIN_NAME
+    if not target.exists() or not target.read_text().startswith("// claude-ingest: forwards OpenCode events"):
+        return target, False
+    target.unlink()
+    return target, True

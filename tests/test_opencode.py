@@ -653,3 +653,10 @@ def test_install_hooks_opencode_puts_the_plugin_in_place(tmp_path):
     third = claude_ingest("install-hooks", "--opencode", "--project", env=env, cwd=project)
     assert third.returncode == 0, third.stderr
     assert (project / ".opencode" / "plugins" / "claude-ingest.js").exists()
+    # uninstall-hooks --opencode removes exactly that file, and only ours
+    gone = claude_ingest("uninstall-hooks", "--opencode", "--settings", tmp_path / "settings.json", env=env)
+    assert gone.returncode == 0 and f"{plugin}: removed" in gone.stdout and not plugin.exists()
+    mine = plugin.parent / "claude-ingest.js"
+    mine.write_text("// someone else's plugin of the same name\n")
+    claude_ingest("uninstall-hooks", "--opencode", "--settings", tmp_path / "settings.json", env=env)
+    assert mine.exists()
