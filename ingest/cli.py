@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from .incremental import Backfill, claude_projects_dirs, discover
 from .paths import DB_ENV, default_db_path, samples_dir
+from .redact import NO_REDACT_ENV
 from .store import connect
 
 
@@ -25,6 +27,20 @@ def db_option(command):
     )(command)
 
 
+def redaction_option(command):
+    """``--no-redact``: store secrets as they came (sets CLAUDE_INGEST_NO_REDACT=1 for this run)."""
+
+    def callback(ctx, param, value):
+        if value:
+            os.environ[NO_REDACT_ENV] = "1"
+            click.echo("claude-ingest: --no-redact: API keys, tokens and passwords will be stored as they "
+                       "appear in the input", err=True)
+        return value
+
+    return click.option("--no-redact", is_flag=True, expose_value=False, callback=callback, is_eager=True,
+                        help="Store secrets (API keys, tokens, passwords) unredacted. Off by default.")(command)
+
+
 @click.group()
 @click.version_option(package_name="datasette-claude")
 def cli():
@@ -34,6 +50,7 @@ def cli():
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
+@redaction_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 def backfill(paths, db_path, quiet):
     """Read Claude Code transcripts into the database, incrementally.
@@ -213,4 +230,10 @@ def main():
 from .cli_sources import job, jsonl, opencode, opencode_event  # noqa: E402
 
 for _command in (job, opencode, opencode_event, jsonl):
+    cli.add_command(_command)
+
+# Operations commands (status, prune, reprice), defined in their own module.
+from .cli_ops import prune, reprice, status  # noqa: E402
+
+for _command in (status, prune, reprice):
     cli.add_command(_command)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli import db_option
+from .cli import db_option, redaction_option
 
 
 @click.command()
@@ -21,6 +21,7 @@ from .cli import db_option
 @click.option("--job-id", help="The job's id (default: the run's session id).")
 @click.option("--prompt", help="The prompt the run was given, in full (default: the one in the stream, if any).")
 @click.option("--reuse-of", "reuse_of", metavar="JOB_ID", help="This run reused the prompt of that job.")
+@redaction_option
 def job(file, db_path, job_id, prompt, reuse_of):
     """Record a headless `claude -p` run from its output (FILE, or stdin).
 
@@ -55,6 +56,7 @@ def job(file, db_path, job_id, prompt, reuse_of):
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 @db_option
 @click.option("--force", is_flag=True, help="Read every store again, even the ones unchanged since the last run.")
+@redaction_option
 def opencode(path, db_path, force):
     """Read OpenCode sessions into the database.
 
@@ -99,6 +101,7 @@ def opencode_event(db_path):
 @click.option("--table", "table_name", required=True, help="Table to import into (created as needed).")
 @click.option("--pk", help="Column that identifies a record (default: a hash of the line).")
 @db_option
+@redaction_option
 def jsonl(file, table_name, pk, db_path):
     """Import a JSONL log into its own table, idempotently.
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import schema
+from . import redact
 from . import store as store_mod
 from .incremental import EXCERPT_CHARS, _head_hash, now_iso
 from .sources.legacy_jsonl import HASH_COLUMN, BadLine, parse_line
@@ -151,6 +152,9 @@ def import_jsonl(db_path, file, table: str, *, pk: str | None = None) -> JsonlSu
 
 def _write(db, table: str, key_column: str, batch: list[dict], store) -> None:
     store.flush()
+    if store.redact:  # a table of its own, written by sqlite-utils: every text value is redacted
+        batch = [{k: redact.redact_text(v) if isinstance(v, str) and k != key_column else v
+                  for k, v in row.items()} for row in batch]
     db[table].upsert_all(batch, pk=key_column, alter=True)
     if not db.conn.in_transaction:
         store.begin()

@@ -733,6 +733,26 @@ delete from prompts
 )
 
 
+# Columns whose text may carry secrets (tool inputs and outputs, prompts, conversation text, raw
+# payloads, job prompts and results, error text): the store redacts them before writing unless
+# redaction is turned off (ingest/redact.py). "json" columns are redacted string by string.
+REDACTED: dict[str, dict[str, str]] = {
+    "tool_calls": {"input_json": "json", "command": "text", "description": "text", "output_preview": "text",
+                   "error_message": "text"},
+    "permission_decisions": {"input_json": "json", "command": "text"},
+    "prompts": {"text": "text"},
+    "messages": {"text": "text"},
+    "hook_events": {"payload": "json"},
+    "errors": {"message": "text"},
+    "compactions": {"summary_preview": "text", "custom_instructions": "text"},
+    "subagents": {"description": "text"},
+    "sessions": {"title": "text", "summary": "text"},
+    "jobs": {"prompt": "text", "summary": "text", "original_prompt": "text", "errors_json": "json",
+             "permission_denials_json": "json"},
+    "commits": {"message": "text"},
+    "ingest_skips": {"excerpt": "text"},
+}
+
 # The rollups: each is one SELECT over a detail table, grouped by day (and session). For the sessions
 # an ingest touched, rows from the earliest day still present in the detail onwards are recomputed
 # (days already pruned from the detail keep their rollup); ensure() builds a new rollup in full.
@@ -786,6 +806,40 @@ def rebuild_rollups(conn, names=None) -> None:
         columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
         conn.execute(f"delete from [{rollup}]")
         conn.execute(f"insert into [{rollup}] ({columns})" + select.format(where=""))
+
+
+# What ``claude-ingest prune`` deletes: detail table -> the UTC day of a row, counted as its rollup
+# counts it (no time at all is day '', older than any date). Whole days go, so each session's earliest
+# day still in the detail stays the start of what its rollups are recomputed from, and pruned days
+# keep their rollup rows (see ROLLUPS). Never pruned: sessions, subagents, jobs, commits, the rollups,
+# and the ingest bookkeeping (ingest_files offsets stay, so files already read are not read again).
+PRUNABLE: dict[str, str] = {
+    "api_requests": ROLLUPS["usage_daily"][1],
+    "messages": "coalesce(date(timestamp), '')",
+    "tool_calls": ROLLUPS["tool_daily"][1],
+    "file_events": ROLLUPS["file_daily"][1],
+    "prompts": "coalesce(date(timestamp), '')",
+    "errors": "coalesce(date(timestamp), '')",
+    "hook_events": "coalesce(date(received_at), '')",
+    "permission_decisions": "coalesce(date(timestamp), '')",
+    "compactions": "coalesce(date(timestamp), '')",
+    "ingest_skips": "coalesce(date(seen_at), '')",
+}
+
+
+def refresh_rollups(conn, names=None) -> None:
+    """Recompute rollups for every session from the earliest day still in its detail onwards, as an
+    ingest does for the sessions it touched: unlike ``rebuild_rollups``, days pruned keep their rows."""
+    for rollup in names or ROLLUPS:
+        detail, day, select = ROLLUPS[rollup]
+        columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
+        conn.execute(f"""
+delete from [{rollup}] where rowid in (
+  select r.rowid from [{rollup}] r
+    join (select session_id, min({day}) as first_day from [{detail}]
+           where session_id is not null group by session_id) f on f.session_id = r.session_id
+   where r.day >= f.first_day)""")
+        conn.execute(f"insert or replace into [{rollup}] ({columns})" + select.format(where=""))
 
 
 # Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and

@@ -17,7 +17,7 @@ import sqlite3
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from . import schema
+from . import redact, schema
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -80,9 +80,11 @@ def upsert_sql(table_name: str, columns: tuple[str, ...]) -> str:
 class Store:
     """Buffers records and writes them in batches; the caller owns transactions (``begin``/``commit``)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, batch_size: int = 5000):
+    def __init__(self, conn: sqlite3.Connection, *, batch_size: int = 5000, redact_secrets: bool | None = None):
         self.conn = conn
         self.batch_size = batch_size
+        # Secrets are redacted before they are stored unless CLAUDE_INGEST_NO_REDACT=1 (--no-redact).
+        self.redact = redact.enabled() if redact_secrets is None else redact_secrets
         self._pending: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
         self._buffered = 0
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -111,6 +113,13 @@ class Store:
 
     # writing ----------------------------------------------------------------------------------
     def add(self, table: str, row: dict) -> None:
+        if self.redact:
+            columns = schema.REDACTED.get(table)
+            if columns:
+                for column, kind in columns.items():
+                    value = row.get(column)
+                    if value.__class__ is str:
+                        row[column] = redact.redact_json_text(value) if kind == "json" else redact.redact_text(value)
         key = (table, tuple(row))
         self._pending[key].append(tuple(row.values()))
         self._buffered += 1

@@ -1,0 +1,134 @@
+"""Secrets out of what is stored: API keys, tokens, private keys, passwords in URLs and assignments.
+
+Applied by the store to the columns ``schema.REDACTED`` names (tool inputs and outputs, prompts,
+messages, raw hook payloads, job prompts and results, error text), so every source is redacted the
+same way. A secret becomes ``[REDACTED:<kind>]``; what surrounds it stays, so a command is still
+readable (``export OPENAI_API_KEY=[REDACTED:assignment]``). JSON stays valid JSON: a secret value
+never takes a quote or a backslash with it, and JSON columns are redacted string by string.
+
+``CLAUDE_INGEST_NO_REDACT=1`` (or ``--no-redact`` on the commands) stores everything as it came.
+Standard library only: the hook path uses it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+NO_REDACT_ENV = "CLAUDE_INGEST_NO_REDACT"
+
+# A value inside text that may itself be inside a JSON string: no quotes, no backslashes, no space.
+_V = r"[^\s\"'\\`]"
+_ENV_SECRET = (r"(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|PRIVATE_?KEY|TOKEN|PASSWORD|PASSWD|PASSPHRASE|_PASS|_PWD|"
+               r"CREDENTIALS?)")
+
+# Token-shaped secrets: each pattern starts with a literal, so the regex engine finds candidates
+# with its fast prefix search; the word boundary before a match is checked in the callback (a
+# leading \b would switch that search off).
+_TOKENS = (
+    # One search per literal prefix; named groups say which secret it was.
+    (r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:.|\n)*?(?:-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
+     None, "private_key"),
+    (r"sk(?:(?P<anthropic_key>-ant-[A-Za-z0-9_\-]{20,})|(?P<openai_key>-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})"
+     r"|(?P<stripe_key>_(?:live|test)_[A-Za-z0-9]{16,}))", ("anthropic_key", "openai_key", "stripe_key"), None),
+    (r"g(?:(?P<github_token>h[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})|(?P<gitlab_token>lpat-[A-Za-z0-9_\-]{20,}))",
+     ("github_token", "gitlab_token"), None),
+    (r"A(?:(?P<google_key>Iza[0-9A-Za-z_\-]{35})|(?P<aws_access_key>(?:KIA|SIA|BIA|CCA)[A-Z0-9]{16}(?![A-Za-z0-9])))",
+     ("google_key", "aws_access_key"), None),
+    (r"xox[abposr]-[A-Za-z0-9\-]{10,}", None, "slack_token"),
+    (r"hf_[A-Za-z0-9]{30,}", None, "huggingface_token"),
+    (r"rk_(?:live|test)_[A-Za-z0-9]{16,}", None, "stripe_key"),
+    (r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", None, "jwt"),
+)
+# Secrets known by what stands before them: the regex runs only on text holding a marker.
+_KEYED = (
+    # "Authorization: Bearer <token>", "Basic <b64>", "Authorization: token <token>"
+    ("bearer", r"(?P<head>(?:[Bb]earer|Basic|[Aa]uthorization:\s*token)\s+)[A-Za-z0-9._~+/=\-]{16,}",
+     ("earer", "Basic", "uthorization")),
+    # scheme://user:password@host
+    ("url_password", r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@\"'\\]+:)[^\s@/\"'\\]+(?=@)", ("://",)),
+    # export NAME=value, or NAME=value in a command, for names that say they hold a secret
+    ("assignment", r"(?P<head>(?:\bexport\s+)?\b[A-Za-z0-9_]*?" + _ENV_SECRET + r"\s*=\s*)"
+                   r"(?:\"(?!\$)(?:[^\"\\\n]|\\.){4,}\"|'(?!\$)[^'\n]{4,}'|(?!\$)" + _V + r"{4,})",
+     ("KEY", "SECRET", "TOKEN", "PASSW", "_PASS", "_PWD", "CREDENTIAL")),
+    # "password": "hunter22", api_key: 'abc...' in configuration text
+    ("config_value", r"(?P<head>[\"']?\b(?i:api[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|password|passwd|"
+                     r"access[_-]?token|auth[_-]?token|refresh[_-]?token)[\"']?\s*[:=]\s*\\?[\"'])(?!\$)"
+                     + _V + r"{4,}", ("assw", "ASSW", "ecret", "ECRET", "pi_key", "piKey", "PI_KEY", "pikey",
+                                      "ccess_token", "uth_token", "efresh_token", "ccessToken", "uthToken")),
+)
+_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _token_rule(pattern, groups, kind):
+    regex = re.compile(pattern)
+
+    def replace(match: re.Match) -> str:
+        start = match.start()
+        if start and match.string[start - 1] in _WORD:
+            return match.group(0)  # inside a longer word: not this secret
+        return f"[REDACTED:{kind or match.lastgroup}]"
+
+    return regex, replace
+
+
+def _keyed_rule(kind, pattern, markers):
+    regex = re.compile(pattern)
+
+    def replace(match: re.Match) -> str:
+        return f"{match.group('head')}[REDACTED:{kind}]"
+
+    # assignments and configuration values need a "=" or ":" before the value: test that first
+    return regex, replace, markers, kind in ("assignment", "config_value")
+
+
+_TOKEN_RULES = tuple(_token_rule(*r) for r in _TOKENS)
+_KEYED_RULES = tuple(_keyed_rule(*r) for r in _KEYED)
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret replaced by ``[REDACTED:<kind>]``."""
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    for regex, replace in _TOKEN_RULES:
+        if regex.search(text):
+            text = regex.sub(replace, text)
+    has_assignment_sign = "=" in text or ":" in text
+    for regex, replace, markers, gated in _KEYED_RULES:
+        if gated and not has_assignment_sign:
+            continue
+        for marker in markers:
+            if marker in text:
+                text = regex.sub(replace, text)
+                break
+    return text
+
+
+def has_secret(text: str) -> bool:
+    return isinstance(text, str) and redact_text(text) != text
+
+
+def _walk(value):
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: _walk(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v) for v in value]
+    return value
+
+
+def redact_json_text(text: str) -> str:
+    """A JSON document with every string in it redacted (or, if it is not JSON, the text redacted)."""
+    if not has_secret(text):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return redact_text(text)
+    return json.dumps(_walk(value), ensure_ascii=False)
+
+
+def enabled() -> bool:
+    return os.environ.get(NO_REDACT_ENV) != "1"

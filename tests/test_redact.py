@@ -1,0 +1,182 @@
+"""Secrets go, ordinary text stays: a corpus of positive and negative examples, the real fixtures as
+a large negative corpus, and redaction end to end through backfill, hooks and the CLI.
+
+The secrets below are made up in the providers' formats (none is real).
+"""
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from conftest import PROJECTS, claude_ingest, rows
+from ingest import backfill
+from ingest import hook as hook_module
+from ingest.redact import redact_json_text, redact_text
+
+FAKE = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+POSITIVE = [
+    # (text, the secret that must go, kind)
+    (f"ANTHROPIC_API_KEY is sk-ant-api03-{FAKE}-xyz", f"sk-ant-api03-{FAKE}-xyz", "anthropic_key"),
+    (f"client = OpenAI(api_key='sk-proj-{FAKE}')", f"sk-proj-{FAKE}", "openai_key"),
+    (f"old style sk-{FAKE[:32]} key", f"sk-{FAKE[:32]}", "openai_key"),
+    (f"git push https://x:ghp_{FAKE}@github.com/me/repo", f"ghp_{FAKE}", "github_token"),
+    (f"token github_pat_11ABCDEFG0{FAKE}_{FAKE}", f"github_pat_11ABCDEFG0{FAKE}_{FAKE}", "github_token"),
+    (f"GITLAB glpat-{FAKE[:20]}", f"glpat-{FAKE[:20]}", "gitlab_token"),
+    ("SLACK_BOT xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp", "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+     "slack_token"),
+    (f"maps key AIzaSy{FAKE[:33]}", f"AIzaSy{FAKE[:33]}", "google_key"),
+    (f"stripe.api_key = \"sk_live_{FAKE[:24]}\"", f"sk_live_{FAKE[:24]}", "stripe_key"),
+    (f"HF hf_{FAKE[:34]}", f"hf_{FAKE[:34]}", "huggingface_token"),
+    ("aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
+    ("export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "assignment"),
+    ("export OPENAI_API_KEY=\"abc123def456ghi789\"", "abc123def456ghi789", "assignment"),
+    ("DATABASE_PASSWORD=s3cr3t-pass npm run migrate", "s3cr3t-pass", "assignment"),
+    ("GITHUB_TOKEN=abcd1234efgh gh pr create", "abcd1234efgh", "assignment"),
+    ("curl -H 'Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payloadpayload.signaturesig' https://api",
+     "eyJhbGciOiJIUzI1NiJ9.payloadpayload.signaturesig", "bearer"),
+    ("curl -H \"Authorization: Bearer 0123456789abcdef0123456789abcdef\"", "0123456789abcdef0123456789abcdef",
+     "bearer"),
+    ("Authorization: Basic dXNlcjpodW50ZXIyMjIyMjI=", "dXNlcjpodW50ZXIyMjIyMjI=", "bearer"),
+    ("psql postgres://admin:hunter22@db.internal:5432/app", "hunter22", "url_password"),
+    ("pip install --index-url https://user:p%40ss-w0rd@pypi.example.com/simple pkg", "p%40ss-w0rd",
+     "url_password"),
+    ('{"password": "correct horse battery"}', "correct", "config_value"),
+    ("config:\n  api_key: 'q1w2e3r4t5y6'\n", "q1w2e3r4t5y6", "config_value"),
+    ('client_secret = "zyx987zyx987"', "zyx987zyx987", "config_value"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+     "-----END OPENSSH PRIVATE KEY-----\nafter", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ", "private_key"),
+    ("cut off: -----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA75", "MIIEowIBAAKCAQEA75", "private_key"),
+    ("jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N", "jwt"),
+]
+
+NEGATIVE = [
+    "export PATH=/usr/local/bin:$PATH",
+    "MAX_TOKENS=4096 python run.py",
+    "export OPENAI_API_KEY=$OPENAI_API_KEY",
+    "export GITHUB_TOKEN=\"$(gh auth token)\"",
+    "def check_password(password: str) -> bool:",
+    '{"password": ""}',
+    "the cache_read_input_tokens and output_tokens columns",
+    "Use a bearer token in the Authorization header.",
+    "git clone https://github.com/simonw/datasette.git",
+    "See https://docs.anthropic.com/en/api/getting-started",
+    "pip install scikit-learn sklearn",
+    "task-0123456789abcdef0123456789 desk-lamp",
+    "commit 3f1ef7c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4",
+    "session fa812bfe-b295-4cca-9c2f-fdf01028cb46 msg_01H4wg8bFy2psdmQvJMU6kpD toolu_01JA2mLseQCAW3MdwPE4qWEk",
+    "requestId req_011CVJ517iGrQqjVFtrWsUgP",
+    "SORT_KEY=name make report",
+    "keyboard shortcuts: ctrl+k",
+    "The AKIA prefix marks AWS access key ids.",
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+    "ssh-keygen -t ed25519 -C me@example.com",
+    "Compare the two API keys in the settings page.",
+    'password_field = forms.CharField(widget=forms.PasswordInput)',
+]
+
+
+@pytest.mark.parametrize("text,secret,kind", POSITIVE, ids=[p[2] + str(i) for i, p in enumerate(POSITIVE)])
+def test_secrets_are_redacted(text, secret, kind):
+    out = redact_text(text)
+    assert secret not in out
+    assert f"[REDACTED:{kind}]" in out or "[REDACTED:" in out
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_ordinary_text_stays(text):
+    assert redact_text(text) == text
+
+
+def test_context_around_a_secret_stays_readable():
+    assert redact_text("export OPENAI_API_KEY=sk-abc123def456ghi789jkl012 && python app.py") == (
+        "export OPENAI_API_KEY=[REDACTED:assignment] && python app.py")
+    assert redact_text("postgres://admin:hunter22@db:5432/app") == "postgres://admin:[REDACTED:url_password]@db:5432/app"
+
+
+def test_json_stays_valid_json():
+    tool_input = {"command": "export API_KEY=\"q\\\"uoted-secret-123\" && curl -u admin:pw",
+                  "env": {"TOKEN": f"ghp_{FAKE}"}, "n": 3, "nested": [f"sk-ant-{FAKE}"]}
+    out = redact_json_text(json.dumps(tool_input))
+    value = json.loads(out)
+    assert f"ghp_{FAKE}" not in out and f"sk-ant-{FAKE}" not in out and "uoted-secret" not in out
+    assert value["n"] == 3 and value["env"]["TOKEN"] == "[REDACTED:github_token]"
+    assert redact_json_text('{"a": 1}') == '{"a": 1}'  # untouched when nothing is secret
+
+
+def test_real_transcripts_lose_nothing_to_redaction(tmp_path, fixture_db, monkeypatch):
+    """5 MB of real sessions: redaction on and off give identical tables (no false positives)."""
+    monkeypatch.setenv("CLAUDE_INGEST_NO_REDACT", "1")
+    raw = tmp_path / "raw.db"
+    backfill(raw, [PROJECTS])
+    for table, column in [("tool_calls", "input_json"), ("tool_calls", "output_preview"), ("messages", "text"),
+                          ("prompts", "text"), ("tool_calls", "error_message")]:
+        a = rows(fixture_db, f"select {column} v from {table} order by rowid")
+        b = rows(raw, f"select {column} v from {table} order by rowid")
+        assert a == b, (table, column)
+
+
+def _line(**extra):
+    return {"type": "user", "uuid": "u1", "sessionId": "s1", "timestamp": "2026-03-01T10:00:00.000Z", **extra}
+
+
+def test_backfill_redacts_commands_outputs_and_prompts(tmp_path):
+    secret = f"sk-ant-api03-{FAKE}"
+    lines = [
+        _line(message={"role": "user", "content": f"use the key {secret} for the test"}),
+        {"type": "assistant", "uuid": "a1", "sessionId": "s1", "timestamp": "2026-03-01T10:00:01.000Z",
+         "requestId": "req_1", "message": {"id": "msg_1", "model": "claude-sonnet-4-6", "usage": {"input_tokens": 1},
+                                           "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {
+                                               "command": f"export ANTHROPIC_API_KEY={secret} && ./deploy.sh"}}]}},
+        _line(uuid="u2", timestamp="2026-03-01T10:00:02.000Z", message={"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_1", "is_error": True,
+             "content": f"deploy failed: invalid x-api-key {secret}"}]}),
+    ]
+    f = tmp_path / "s1.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    db = tmp_path / "t.db"
+    backfill(db, [f])
+    conn = sqlite3.connect(db)
+    dump = "\n".join(str(r) for t in ("tool_calls", "prompts", "messages") for r in conn.execute(f"select * from {t}"))
+    conn.close()
+    assert secret not in dump and "[REDACTED:" in dump
+    (call,) = rows(db, "select command, input_json, error_message from tool_calls")
+    assert call["command"] == "export ANTHROPIC_API_KEY=[REDACTED:assignment] && ./deploy.sh"
+    assert json.loads(call["input_json"])["command"] == call["command"]
+    assert call["error_message"] == "deploy failed: invalid x-api-key [REDACTED:anthropic_key]"
+
+
+def test_hook_payloads_are_redacted_and_still_deduplicated(tmp_path):
+    db = tmp_path / "t.db"
+    payload = json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit",
+                          "prompt": "deploy with GITHUB_TOKEN=ghp_" + FAKE}).encode()
+    assert hook_module.handle(payload, db) == "stored"
+    assert hook_module.handle(payload, db) == "duplicate"  # keyed by the raw bytes' hash
+    (event,) = rows(db, "select payload from hook_events")
+    assert "ghp_" + FAKE not in event["payload"] and json.loads(event["payload"])["prompt"].startswith("deploy with")
+    assert rows(db, "select text from prompts") == [{"text": "deploy with GITHUB_TOKEN=[REDACTED:assignment]"}]
+
+
+def test_no_redact_stores_raw_and_says_so(tmp_path):
+    secret = f"sk-ant-api03-{FAKE}"
+    f = tmp_path / "s1.jsonl"
+    f.write_text(json.dumps(_line(message={"role": "user", "content": f"the key is {secret}"})) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_INGEST_NO_REDACT"}
+    r = claude_ingest("backfill", f, "--db", tmp_path / "raw.db", "--no-redact", env=env)
+    assert r.returncode == 0 and "--no-redact" in r.stderr and "stored as they appear" in r.stderr
+    assert rows(tmp_path / "raw.db", "select text from prompts") == [{"text": f"the key is {secret}"}]
+    r = claude_ingest("backfill", f, "--db", tmp_path / "safe.db", env=env)
+    assert r.returncode == 0 and r.stderr == ""
+    assert rows(tmp_path / "safe.db", "select text from prompts") == [{"text": "the key is [REDACTED:anthropic_key]"}]
+
+
+def test_legacy_jsonl_tables_are_redacted(tmp_path):
+    log = tmp_path / "activity.jsonl"
+    log.write_text(json.dumps({"ts": 1767261600, "cmd": "curl -H 'Authorization: Bearer " + FAKE + "'"}) + "\n")
+    r = claude_ingest("jsonl", log, "--table", "activity", "--db", tmp_path / "t.db")
+    assert r.returncode == 0, r.stderr
+    (row,) = rows(tmp_path / "t.db", "select cmd from activity")
+    assert FAKE not in row["cmd"] and row["cmd"].startswith("curl -H 'Authorization: Bearer [REDACTED")
