@@ -827,9 +827,11 @@ PRUNABLE: dict[str, str] = {
 }
 
 
-def refresh_rollups(conn, names=None) -> None:
-    """Recompute rollups for every session from the earliest day still in its detail onwards, as an
-    ingest does for the sessions it touched: unlike ``rebuild_rollups``, days pruned keep their rows."""
+def refresh_rollups(conn, names=None, sessions: str | None = None) -> None:
+    """Recompute rollups from the earliest day still in each session's detail onwards, as an ingest
+    does for the sessions it touched (``sessions``: a SELECT of their ids; default every session).
+    Unlike ``rebuild_rollups``, days pruned from the detail keep their rows."""
+    only = f"and session_id in ({sessions})" if sessions else ""
     for rollup in names or ROLLUPS:
         detail, day, select = ROLLUPS[rollup]
         columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
@@ -837,9 +839,9 @@ def refresh_rollups(conn, names=None) -> None:
 delete from [{rollup}] where rowid in (
   select r.rowid from [{rollup}] r
     join (select session_id, min({day}) as first_day from [{detail}]
-           where session_id is not null group by session_id) f on f.session_id = r.session_id
+           where session_id is not null {only} group by session_id) f on f.session_id = r.session_id
    where r.day >= f.first_day)""")
-        conn.execute(f"insert or replace into [{rollup}] ({columns})" + select.format(where=""))
+        conn.execute(f"insert or replace into [{rollup}] ({columns})" + select.format(where=only))
 
 
 # Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and

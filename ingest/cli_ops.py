@@ -1,0 +1,98 @@
+"""The operations commands: ``status``, ``prune`` and ``reprice``.
+
+Registered on the ``claude-ingest`` group at the end of :mod:`ingest.cli`; they parse options, call
+:mod:`ingest.ops` and print what it returns. A problem with what was asked for exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .cli import db_option
+
+
+class OpsUsageError(click.ClickException):
+    exit_code = 2
+
+
+def _run(function, *args, **kwargs):
+    from .ops import OpsError
+
+    try:
+        return function(*args, **kwargs)
+    except OpsError as e:
+        raise OpsUsageError(str(e)) from e
+
+
+@click.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
+              flag_value=".", default=None, help="Also check this repository's post-commit hook.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Claude Code settings.json to check (default: user scope, $CLAUDE_CONFIG_DIR or ~/.claude).")
+def status(db_path, as_json, git_repo, settings_file):
+    """Show the database and how ingest is doing: size, rows per table, the newest event of each
+    source, hooks installed, spooled events waiting, models without a price, the last ingest runs.
+
+    Reads only; a database that does not exist is an error (exit 2), not created.
+
+    \b
+    Examples:
+        claude-ingest status
+        claude-ingest status --git . --json | jq .spool
+    """
+    from . import ops
+
+    result = _run(ops.status, db_path, git_repo=git_repo, settings=settings_file)
+    click.echo(json.dumps(result, indent=2) if as_json else ops.status_text(result))
+
+
+@click.command()
+@db_option
+@click.option("--before", metavar="YYYY-MM-DD", help="Delete detail rows of the days before this one (UTC).")
+@click.option("--keep-days", type=int, metavar="N", help="Delete detail rows older than N days before today (UTC).")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted, per table; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+def prune(db_path, before, keep_days, dry_run, as_json):
+    """Delete old detail rows (API requests, messages, tool calls, file events, prompts, errors, hook
+    events, permission decisions, compactions, ingest skips) and keep the daily rollups, so per-day
+    tokens, cost, tool and file counts of pruned days stay. One transaction, then VACUUM.
+
+    Sessions, subagents, jobs, commits and the record of files already read are kept: the next
+    backfill does not read pruned transcripts again.
+
+    \b
+    Examples:
+        claude-ingest prune --keep-days 90 --dry-run
+        claude-ingest prune --before 2026-01-01
+    """
+    from . import ops
+
+    day = _run(ops.before_day, before, keep_days)
+    result = _run(ops.prune, db_path, day, dry_run=dry_run)
+    click.echo(json.dumps(result, indent=2) if as_json else ops.prune_text(result))
+
+
+@click.command()
+@db_option
+@click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A price table shaped like the shipped ingest/data/prices.json (default: that one).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+def reprice(db_path, prices_file, as_json):
+    """Recompute the cost of every API request from the price table, for when prices change or a new
+    model appears; then the per-day usage rollup. A model with no price gets no cost (NULL, listed as
+    unpriced), never $0. One transaction.
+
+    \b
+    Examples:
+        claude-ingest reprice
+        claude-ingest reprice --prices my-prices.json
+    """
+    from . import ops
+
+    result = _run(ops.reprice, db_path, prices_file)
+    click.echo(json.dumps(result, indent=2) if as_json else ops.reprice_text(result))
