@@ -218,8 +218,9 @@ def git_commit(db_path, repo, rev):
 def _explicit_db(ctx, db_path):
     """The --db to bake into installed hooks: only one given explicitly (flag or environment)."""
     source = ctx.get_parameter_source("db_path")
-    return db_path if source in (click.core.ParameterSource.COMMANDLINE,
-                                 click.core.ParameterSource.ENVIRONMENT) else None
+    if source not in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+        return None
+    return Path(db_path).expanduser().absolute()  # hooks run in the session's directory, not this one
 
 
 def main():

@@ -128,3 +128,12 @@ def test_git_post_commit_records_commit_with_active_session(tmp_path):
 def test_git_commit_outside_a_repository_never_fails(tmp_path):
     r = claude_ingest("git-commit", "--repo", tmp_path, "--db", tmp_path / "c.db", env=env_for(tmp_path))
     assert r.returncode == 0 and "not recorded" in r.stderr
+
+
+def test_a_relative_db_is_installed_as_an_absolute_path(tmp_path):
+    settings = tmp_path / "settings.json"
+    r = claude_ingest("install-hooks", "--settings", settings, "--db", "rel/claude.db", env=env_for(tmp_path),
+                      cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (command,) = [h["command"] for g in json.loads(settings.read_text())["hooks"]["Stop"] for h in g["hooks"]]
+    assert command.endswith(f"--db {tmp_path / 'rel' / 'claude.db'}")
