@@ -43,21 +43,22 @@ def utc_timestamp(value) -> str | None:
     """ISO 8601 UTC text with milliseconds and ``Z``; transcripts already write it that way."""
     if value is None or value == "":
         return None
-    if isinstance(value, str):
-        if len(value) == 24 and value.endswith("Z") and value[10] == "T":
-            return value
-        try:
+    try:  # a time out of every range (year 0, 1e300 seconds, NaN) is no time
+        if isinstance(value, str):
+            if len(value) == 24 and value.endswith("Z") and value[10] == "T":
+                return value
             dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
+            dt = datetime.fromtimestamp(seconds, timezone.utc)
+        else:
             return None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = value / 1000 if value > 1e11 else value  # epoch milliseconds or seconds
-        dt = datetime.fromtimestamp(seconds, timezone.utc)
-    else:
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
         return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def text_or_none(value) -> str | None:
@@ -65,16 +66,27 @@ def text_or_none(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# JavaScript's largest exact integer: no count Claude Code writes is larger, and SQLite's INTEGER
+# (64 bits) cannot take every larger one (a token count of 2**64 made a whole backfill run fail).
+MAX_INT = 2 ** 53 - 1
+
+
 def as_int(value) -> int:
+    """A count from the input, 0 when it is not one (or out of range)."""
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value) if -MAX_INT <= value <= MAX_INT else 0  # NaN compares false
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        return as_int(int(value))
     return 0
+
+
+def int_or_none(value) -> int | None:
+    """An integer field from the input (a status, a token count), None when it is not one in range."""
+    if isinstance(value, int) and not isinstance(value, bool) and -MAX_INT <= value <= MAX_INT:
+        return value
+    return None
 
 
 def block_text(content) -> str:

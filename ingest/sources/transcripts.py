@@ -30,6 +30,7 @@ from .common import (
     utc_timestamp,
 )
 from .common import as_int as _int
+from .common import int_or_none
 from .common import text_or_none as _str
 
 class BadLine(ValueError):
@@ -71,7 +72,7 @@ class TranscriptParser:
             raise BadLine(f"expected a JSON object, got {type(obj).__name__}")
         try:
             return self._feed(obj)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:  # a field of an unexpected shape
+        except (TypeError, AttributeError, KeyError, ValueError, OverflowError) as e:  # a field of an unexpected shape
             raise BadLine(f"unexpected shape: {type(e).__name__}: {e}") from e
 
     def _feed(self, obj: dict) -> list[tuple[str, dict]]:
@@ -138,7 +139,7 @@ class TranscriptParser:
             "agent_type": _str(meta.get("agentType")),
             "description": _str(meta.get("description")),
             "tool_use_id": _str(meta.get("toolUseId")),
-            "spawn_depth": depth if isinstance(depth, int) and not isinstance(depth, bool) else None,
+            "spawn_depth": int_or_none(depth),
             "model": _str(meta.get("model")),
             "parent_agent_id": _str(meta.get("parentAgentId")),
         }
@@ -257,7 +258,7 @@ class TranscriptParser:
                     "timestamp": ts,
                     "kind": _str(d.get("error")) or "api_error",
                     "message": block_text(content) or None,
-                    "status": d.get("apiErrorStatus") if isinstance(d.get("apiErrorStatus"), int) else None,
+                    "status": int_or_none(d.get("apiErrorStatus")),
                     "model": model,
                 }))
         else:
@@ -311,7 +312,7 @@ class TranscriptParser:
             "stop_reason": _str(message.get("stop_reason")),
             "cost_usd": cost,
             "priced": 0 if cost is None else 1,
-            "reported_cost_usd": reported if isinstance(reported, (int, float)) else None,
+            "reported_cost_usd": reported if isinstance(reported, float) else int_or_none(reported),
             "is_fork_copy": fork,
             "source": "transcript",
         }
@@ -427,8 +428,8 @@ class TranscriptParser:
                 "agent_id": base["agent_id"],
                 "timestamp": ts,
                 "trigger": _str(meta.get("trigger")),
-                "pre_tokens": meta.get("preTokens") if isinstance(meta.get("preTokens"), int) else None,
-                "post_tokens": meta.get("postTokens") if isinstance(meta.get("postTokens"), int) else None,
+                "pre_tokens": int_or_none(meta.get("preTokens")),
+                "post_tokens": int_or_none(meta.get("postTokens")),
             }))
         elif subtype == "api_error":
             error = d.get("error")
@@ -440,5 +441,5 @@ class TranscriptParser:
                 "timestamp": ts,
                 "kind": "api_retry",
                 "message": message,
-                "status": status if isinstance(status, int) else None,
+                "status": int_or_none(status),
             }))
