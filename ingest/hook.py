@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import sys
@@ -156,7 +157,7 @@ def store_event(conn: sqlite3.Connection, event_row: dict, derive) -> bool:
                 store.write(derive(conn))
                 store.derive()
                 conn.execute("release derive")
-            except (sqlite3.Error, ValueError, TypeError, KeyError, AttributeError) as e:
+            except Exception as e:  # noqa: BLE001 - any payload's rows (an int past 64 bits, deep nesting...)
                 store.discard()
                 conn.execute("rollback to derive")
                 conn.execute("release derive")
@@ -169,12 +170,25 @@ def store_event(conn: sqlite3.Connection, event_row: dict, derive) -> bool:
         raise
 
 
-def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook") -> bool:
-    """Store one Claude Code hook payload and what it says. Returns False if already stored."""
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _loads(raw: bytes):
+    """The payload, or None when it is not JSON (or nested too deep to decode). A lone surrogate
+    (``"\\ud83d"``: JavaScript can cut a string mid-pair) cannot be stored as SQLite text: it becomes
+    U+FFFD, as invalid bytes do in the stored payload."""
     try:
         payload = json.loads(raw)
-    except ValueError:
-        payload = None
+        if b"\\ud" in raw or b"\\uD" in raw or b"\xed" in raw:
+            payload = json.loads(_LONE_SURROGATE.sub("\ufffd", json.dumps(payload, ensure_ascii=False)))
+        return payload
+    except (ValueError, RecursionError):
+        return None
+
+
+def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook") -> bool:
+    """Store one Claude Code hook payload and what it says. Returns False if already stored."""
+    payload = _loads(raw)
     fields = payload if isinstance(payload, dict) else {}
     event = parser.event_name(fields) if fields else "unparseable"
 

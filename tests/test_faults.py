@@ -229,6 +229,49 @@ def _check_stored(db: Path, raw: bytes) -> None:
     assert row["payload"] == raw.decode("utf-8", "replace")
 
 
+def test_fuzzed_payloads_in_process_are_always_stored_raw(tmp_path):
+    """handle() never raises on any input; on a healthy database every payload is stored (raw at
+    least), exactly once, and nothing is spooled."""
+    db = tmp_path / "fuzz.db"
+    seen: set[str] = set()
+
+    @settings(FUZZ, max_examples=300)
+    @given(raw=hook_payloads())
+    def check(raw):
+        outcome = hook_module.handle(raw, db)
+        assert outcome == ("duplicate" if content_id(raw) in seen else "stored")
+        seen.add(content_id(raw))
+        _check_stored(db, raw)
+
+    check()
+    assert rows(db, "select count(*) n from hook_events")[0]["n"] == len(seen)
+    assert spool_files(tmp_path) == []
+    assert rows(db, "pragma integrity_check") == [{"integrity_check": "ok"}]
+
+
+def test_fuzzed_payloads_through_the_real_command(tmp_path):
+    """The real ``claude-ingest hook`` (``python -m ingest hook``): exit 0, not a byte on stdout or
+    stderr, the raw payload stored, nothing spooled."""
+    db = tmp_path / "cmd.db"
+    hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
+    env = _subprocess_env(tmp_path)
+    count = 0
+
+    @settings(FUZZ, max_examples=50)
+    @given(raw=hook_payloads())
+    def check(raw):
+        nonlocal count
+        proc = subprocess.run([sys.executable, "-m", "ingest", "hook", "--db", str(db)], input=raw,
+                              capture_output=True, timeout=60, env=env)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+        _check_stored(db, raw)
+        count += 1
+
+    check()
+    assert count >= 50
+    assert spool_files(tmp_path) == []
+
+
 # =================================================================================================
 # 1. Fuzzing backfill
 # =================================================================================================
@@ -351,7 +394,52 @@ def test_fuzzed_transcripts_never_stop_backfill_and_every_line_is_accounted_for(
     assert n >= 150
 
 
+def test_payloads_that_broke_the_hook_are_stored_and_do_not_poison_the_spool(tmp_path):
+    """Regression: a lone surrogate escape, nesting deeper than the recursion limit or a number past
+    64 bits made handle() raise (RecursionError, UnicodeEncodeError, OverflowError). main() then
+    spooled the payload, and every later replay raised again: each later hook re-spooled its own
+    (already stored) payload and every backfill failed before reading a transcript."""
+    db = tmp_path / "t.db"
+    poison = [
+        b'{"session_id": "s\\ud800", "hook_event_name": "UserPromptSubmit", "prompt": "cut \\ud83d"}',
+        b'{"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t1", '
+        b'"tool_input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "t2", '
+        b'"tool_input": {"command": "ls"}, "duration_ms": 18446744073709551616, "tool_response": "ok"}',
+        b'{"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash", "tool_use_id": "t3", '
+        b'"tool_input": {"command": "ls"}, "duration_ms": Infinity, "tool_response": "ok"}',
+    ]
+    for raw in poison:
+        assert hook_module.handle(raw, db) == "stored"
+    assert rows(db, "select text from prompts") == [{"text": "cut \ufffd"}]
+    durations = rows(db, "select tool_use_id, duration_ms from tool_calls where tool_use_id in ('t2', 't3') order by 1")
+    assert durations == [{"tool_use_id": "t2", "duration_ms": None}, {"tool_use_id": "t3", "duration_ms": None}]
+    # The same payloads spooled (as a fault would have left them), then replayed by backfill.
+    db2 = tmp_path / "t2.db"
+    for raw in poison + [b'{"session_id": "s", "hook_event_name": "Stop"}']:
+        hook_module.spool(db2, raw, "2026-01-01T00:00:00.000Z")
+    (tmp_path / "empty").mkdir()
+    assert backfill(db2, [tmp_path / "empty"]).spooled == 5
+    assert rows(db2, "select count(*) n from hook_events")[0]["n"] == 5
+    assert spool_files(tmp_path) == []
+
+
 SECRET = "sk-ant-api03-" + "a1B2" * 24
+
+
+@pytest.mark.xfail(strict=True, raises=(RecursionError, UnicodeEncodeError),
+                   reason="redact.redact_json_text (not ours to edit) re-decodes a payload holding a secret: nesting "
+                          "past the recursion limit raises RecursionError, a lone surrogate UnicodeEncodeError")
+@pytest.mark.parametrize("raw", [
+    b'{"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "%s \\ud800"}' % SECRET.encode(),
+    b'{"session_id": "s", "hook_event_name": "Stop", "x": "%s", "y": %s1%s}' % (SECRET.encode(), b"[" * 5000,
+                                                                             b"]" * 5000),
+], ids=["lone-surrogate", "deep"])
+def test_payload_with_a_secret_and_deep_nesting_or_a_lone_surrogate_is_stored(tmp_path, raw):
+    """The same poison, through redaction: the raw payload column is redacted as JSON when it holds
+    something secret-looking, and that decode/encode raises. handle() raises, so main() spools the
+    payload and every later replay raises again, as above."""
+    assert hook_module.handle(raw, tmp_path / "t.db") == "stored"
 
 
 def test_numbers_out_of_range_in_transcripts_do_not_stop_backfill(tmp_path):

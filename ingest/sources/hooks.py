@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .common import PREVIEW_CHARS, file_operation, text_or_none, tool_call_fields, utc_timestamp
+from .common import MAX_INT, PREVIEW_CHARS, file_operation, text_or_none, tool_call_fields, utc_timestamp
 
 # The 31 events of the 2026-08 hooks reference.
 KNOWN_EVENTS = frozenset({
@@ -191,8 +191,8 @@ def _tool_event(p, event, sid, agent_id, ts, timed=True):
         if timed:
             row["ended_at"] = ts
         duration = p.get("duration_ms")
-        if isinstance(duration, (int, float)) and not isinstance(duration, bool):
-            row["duration_ms"] = int(duration)
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool) and abs(duration) <= MAX_INT:
+            row["duration_ms"] = int(duration)  # (NaN compares false)
         if event == "PostToolUse":
             text = _response_text(p.get("tool_response"))
             row.update(is_error=0, output_preview=text[:PREVIEW_CHARS] or None, output_size=len(text))
