@@ -62,6 +62,9 @@ def spool_paths(db_path: Path) -> list[Path]:
             tmp / f"claude-ingest-{uid}.spool.jsonl"]
 
 
+_ENTRY_START = b'{"received_at": '  # how every spool line starts (never unescaped inside one)
+
+
 def spool(db_path: Path, raw: bytes, received_at: str) -> Path | None:
     line = json.dumps({"received_at": received_at, "db": str(db_path),
                        "raw": raw.decode("utf-8", "surrogateescape")}) + "\n"
@@ -70,7 +73,9 @@ def spool(db_path: Path, raw: bytes, received_at: str) -> Path | None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                os.write(fd, line.encode())  # one write of one line: appends do not interleave
+                data = line.encode()
+                if os.write(fd, data) != len(data):  # one write of one line: appends do not interleave
+                    raise OSError("short write (disk full?)")  # a torn line: replay skips past it
             finally:
                 os.close(fd)
             return path
@@ -121,6 +126,10 @@ def _replay_file(conn, key: str, spool_file: Path, batch: Path, sink: EventSink)
         return 0
     kept, count = [], 0
     for line in lines:
+        # A write cut short (a full disk) leaves a line without its newline, and the next entry is
+        # appended to it: replay that entry (the torn one went to another spool or was never kept).
+        start = line.rfind(_ENTRY_START)
+        line = line[start:] if start > 0 else line
         try:
             entry = json.loads(line)
             raw = entry["raw"].encode("utf-8", "surrogateescape")

@@ -614,6 +614,52 @@ def fill(directory: Path) -> Path:
     return filler
 
 
+def test_spool_write_cut_short_by_a_full_disk_loses_nothing(tmp_path):
+    """Regression: on a full disk an append to the spool can be cut short (the kernel writes what
+    fits). spool() ignored os.write's count and reported the payload spooled: the torn line was lost
+    at replay, and so was the next payload, appended to it once there was room again. Now a short
+    write moves on to the next spool location, and replay reads past a torn line."""
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        db = disk / "claude.db"
+        beside, fallback = hook_module.spool_paths(db)[:2]
+        sent = [json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": f"p{i} " + "y" * size})
+                .encode() for i, size in enumerate([1000, 8000, 10, 10, 10])]
+        ts = "2026-01-01T00:00:00.000Z"
+        assert hook_module.spool(db, sent[0], ts) == beside
+        filler = fill(disk)
+        assert hook_module.spool(db, sent[1], ts) == fallback  # cut short beside the database
+        assert not beside.read_bytes().endswith(b"\n")  # (the kernel did write part of it there)
+        assert hook_module.spool(db, sent[2], ts) == fallback  # no room at all
+        filler.unlink()
+        assert hook_module.spool(db, sent[3], ts) == beside  # appended to the torn line
+        assert hook_module.handle(sent[4], db) == "stored"  # and the spools replayed
+        assert_stored_exactly_once(db, sent, 5)
+        assert spool_files(tmp_path) == []
+
+
+def test_short_spool_write_moves_on_and_replay_reads_past_a_torn_line(tmp_path, monkeypatch):
+    """The same, on any file system: os.write writing half of a spool line."""
+    db = tmp_path / "claude.db"
+    beside, fallback = hook_module.spool_paths(db)[:2]
+    sent = [json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": f"p{i}"}).encode()
+            for i in range(4)]
+    ts = "2026-01-01T00:00:00.000Z"
+    assert hook_module.spool(db, sent[0], ts) == beside
+    real_write = os.write
+
+    def cut_short_once(fd, data):
+        monkeypatch.setattr(hook_module.os, "write", real_write)
+        return real_write(fd, data[: len(data) // 2])
+
+    monkeypatch.setattr(hook_module.os, "write", cut_short_once)
+    assert hook_module.spool(db, sent[1], ts) == fallback
+    assert not beside.read_bytes().endswith(b"\n")
+    assert hook_module.spool(db, sent[2], ts) == beside
+    assert hook_module.handle(sent[3], db) == "stored"
+    assert_stored_exactly_once(db, sent, 4)
+    assert spool_files(tmp_path) == []
+
+
 def _full_connect(real_connect):
     """store.connect, with the database capped at the pages it has: the next page needed is SQLITE_FULL."""
     def connect(path, **kwargs):
