@@ -247,7 +247,11 @@ TABLES: dict[str, Table] = {
                 "operation": TEXT,
                 "timestamp": TEXT,
             },
-            merge={"session_id": "first", "agent_id": "first", "tool_name": "first", "timestamp": "min"},
+            # "create" (the Write's result says it made the file) outranks the call's own "write"
+            # whichever reaches the store last: rows of different columns are flushed in separate
+            # statements, not always in the order of their lines.
+            merge={"session_id": "first", "agent_id": "first", "tool_name": "first", "operation": "min",
+                   "timestamp": "min"},
             foreign_keys=(
                 ("session_id", "sessions", "id"),
                 ("tool_use_id", "tool_calls", "tool_use_id"),
