@@ -125,9 +125,14 @@ def redact_json_text(text: str) -> str:
         return text
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what can be decoded
         return redact_text(text)
-    return json.dumps(_walk(value), ensure_ascii=False)
+    out = json.dumps(_walk(value), ensure_ascii=False)
+    try:
+        out.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800) decoded from the payload: keep it escaped
+        out = json.dumps(_walk(value))
+    return out
 
 
 def enabled() -> bool:

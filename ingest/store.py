@@ -46,8 +46,12 @@ def _merge_expression(table: schema.Table, column: str) -> str:
     if rule in ("min", "max"):
         return f"coalesce({rule}({new}, {old}), {new}, {old})"
     if rule == "usage":
+        # The copy with the largest token total; between equal ones the earliest written (a subagent's
+        # own line before its parent's progress mirror of it), so the order files are read in never matters.
+        t = f"[{table.name}]"
         return (
-            f"case when coalesce(excluded.usage_total, -1) > coalesce([{table.name}].usage_total, -1) "
+            f"case when coalesce(excluded.usage_total, -1) > coalesce({t}.usage_total, -1) "
+            f"or (excluded.usage_total = {t}.usage_total and excluded.timestamp < {t}.timestamp) "
             f"then {new} else {old} end"
         )
     if rule == "original":

@@ -180,3 +180,13 @@ def test_legacy_jsonl_tables_are_redacted(tmp_path):
     assert r.returncode == 0, r.stderr
     (row,) = rows(tmp_path / "t.db", "select cmd from activity")
     assert FAKE not in row["cmd"] and row["cmd"].startswith("curl -H 'Authorization: Bearer [REDACTED")
+
+
+def test_json_redaction_survives_deep_nesting_and_lone_surrogates():
+    deep = '{"key": "sk-ant-' + FAKE + '", "y": ' + "[" * 5000 + "1" + "]" * 5000 + "}"
+    out = redact_json_text(deep)
+    assert "sk-ant-" + FAKE not in out and out.endswith("]" * 5000 + "}")
+    surrogate = json.dumps({"prompt": "sk-ant-" + FAKE + " \ud800"})
+    out = redact_json_text(surrogate)
+    out.encode("utf-8")  # storable as SQLite text
+    assert json.loads(out)["prompt"] == "[REDACTED:anthropic_key] \ud800"

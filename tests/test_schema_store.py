@@ -119,3 +119,15 @@ def test_usage_rule_takes_the_whole_largest_copy_even_its_nulls(st):
     write(st, ("api_requests", big))
     write(st, ("api_requests", small))
     assert st.conn.execute("select output_tokens, inference_geo from api_requests").fetchone() == (10, None)
+
+
+def test_usage_rule_between_equal_copies_keeps_the_earliest_written(st):
+    """A subagent's own line and its parent's progress mirror carry the same usage, written a few
+    hundred ms apart: whichever file is read first, the row is the same."""
+    own = {"message_id": "m", "request_id": "r", "session_id": "s", "usage_total": 10,
+           "timestamp": "2026-02-12T15:36:49.032Z"}
+    mirror = {**own, "timestamp": "2026-02-12T15:36:49.309Z"}
+    write(st, ("api_requests", mirror))
+    write(st, ("api_requests", own))
+    write(st, ("api_requests", mirror))
+    assert st.conn.execute("select timestamp from api_requests").fetchone() == ("2026-02-12T15:36:49.032Z",)
