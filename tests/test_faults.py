@@ -536,6 +536,55 @@ def check_database(db: Path) -> None:
         conn.close()
 
 
+def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    """A real ``python -m ingest backfill`` over a ~30 MB corpus (the fixtures copied with fresh ids),
+    killed with SIGKILL at seeded random moments, twice in a row on the same database, then run to
+    the end: after every kill the database opens and passes its integrity checks, and the final
+    tables equal those of one uninterrupted run."""
+    bench = _bench_module()
+    corpus = tmp_path / "corpus"
+    size, files = bench.generate(bench.Template(PROJECTS), 7, corpus)
+    assert size > 25e6
+    env = _subprocess_env(tmp_path)
+
+    def command(db):
+        return [sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(db), "-q"]
+
+    clean = tmp_path / "clean.db"
+    started = time.perf_counter()
+    subprocess.run(command(clean), check=True, env=env, capture_output=True, timeout=120)
+    full = time.perf_counter() - started
+    check_database(clean)
+    expected = dump_tables(clean)
+    assert len(expected["api_requests"]) > 1000 and len(expected["ingest_files"]) == files
+
+    # Ten kills at seeded random moments, one in each tenth of the span from 5% to 90% of a clean
+    # run (the second kill of a scenario hits a run that resumes, so has less left to do).
+    rng = random.Random(6)
+    moments = [rng.uniform(0.05 + 0.085 * k, 0.05 + 0.085 * (k + 1)) * full for k in range(10)]
+    rng.shuffle(moments)
+    landed, committed = 0, []
+    for scenario in range(5):
+        db = tmp_path / f"killed{scenario}.db"
+        for _ in range(2):
+            proc = subprocess.Popen(command(db), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(moments.pop())
+            proc.send_signal(signal.SIGKILL)
+            landed += proc.wait(timeout=60) == -signal.SIGKILL
+            if db.exists():
+                check_database(db)
+            committed.append(rows(db, "select count(*) n from ingest_files")[0]["n"] if db.exists() else 0)
+        result = subprocess.run(command(db), env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        check_database(db)
+        assert dump_tables(db) == expected, f"scenario {scenario}"
+    print(f"SIGKILL: {landed} of 10 kills landed mid-run; transcript files committed at each kill: {committed}; "
+          f"clean run {full:.2f}s over {size / 1e6:.1f} MB")
+    assert landed >= 6, f"only {landed} of 10 kills landed mid-run"
+    # Some kills came before any commit and some between two (the re-run resumed from the offsets).
+    assert 0 in committed and any(0 < n < files for n in committed), committed
+
+
 # =================================================================================================
 # 3. A full disk, a failing write, a read-only file system or database
 # =================================================================================================
@@ -614,6 +663,38 @@ def fill(directory: Path) -> Path:
     return filler
 
 
+def test_full_disk_hook_exits_quietly_spools_and_the_next_run_replays(tmp_path):
+    """A 4 MB file system filled to the last byte, once while a reader holds the database open (the
+    WAL cannot grow: SQLITE_FULL) and once with nothing open (no room for the WAL either): every
+    hook exits 0 at once, prints nothing and spools (to the state directory, since the disk has no
+    room for the spool beside the database either); once there is room, the next hook replays all."""
+    env = _subprocess_env(tmp_path)
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        db = disk / "claude.db"
+        first = b'{"hook_event_name": "SessionStart", "session_id": "sess-full", "source": "startup"}'
+        proc, _ = run_hook(db, first, env)
+        assert proc.returncode == 0 and rows(db, "select count(*) n from hook_events")[0]["n"] == 1
+        reader = sqlite3.connect(db)
+        reader.execute("select count(*) from hook_events").fetchone()
+        filler = fill(disk)
+        open_payloads, closed_payloads = session_payloads("open", 3, pad=3000), session_payloads("closed", 3, pad=3000)
+        for raw in open_payloads:
+            _quiet_and_quick(*run_hook(db, raw, env))
+        reader.close()
+        for raw in closed_payloads:
+            _quiet_and_quick(*run_hook(db, raw, env))
+        spooled = [line for p in spool_files(tmp_path) for line in p.read_bytes().splitlines()]
+        assert len(spooled) == len(open_payloads) + len(closed_payloads) == 18
+        filler.unlink()
+        last = b'{"hook_event_name": "Stop", "session_id": "sess-full"}'
+        _quiet_and_quick(*run_hook(db, last, env))
+        assert_stored_exactly_once(db, [first, *open_payloads, *closed_payloads, last], 20)
+        assert rows(db, "select source, count(*) n from hook_events group by 1 order by 1") == [
+            {"source": "hook", "n": 2}, {"source": "spool", "n": 18}]
+        assert spool_files(tmp_path) == []
+        check_database(db)
+
+
 def test_spool_write_cut_short_by_a_full_disk_loses_nothing(tmp_path):
     """Regression: on a full disk an append to the spool can be cut short (the kernel writes what
     fits). spool() ignored os.write's count and reported the payload spooled: the torn line was lost
@@ -670,6 +751,58 @@ def _full_connect(real_connect):
     return connect
 
 
+def test_sqlite_full_spools_in_process_and_replays_exactly_once(tmp_path, monkeypatch):
+    """A real SQLITE_FULL (``pragma max_page_count``): every payload is spooled; the first healthy
+    call replays them all; sending them all again adds nothing."""
+    db = tmp_path / "claude.db"
+    assert hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db) == "stored"
+    real_connect = store_module.connect
+    monkeypatch.setattr(hook_module.store_mod, "connect", _full_connect(real_connect))
+    sent = session_payloads("full", 5, pad=6000)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        hook_module.write_event(hook_module.store_mod.connect(db), sent[0], "2026-01-01T00:00:00.000Z")
+    assert [hook_module.handle(raw, db) for raw in sent] == ["spooled"] * len(sent)
+    assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+    monkeypatch.setattr(hook_module.store_mod, "connect", real_connect)
+    assert hook_module.handle(b'{"hook_event_name": "Stop", "session_id": "init"}', db) == "stored"
+    assert_stored_exactly_once(db, sent, len(sent) + 2)
+    assert [hook_module.handle(raw, db) for raw in sent] == ["duplicate"] * len(sent)
+    assert_stored_exactly_once(db, sent, len(sent) + 2)
+    assert spool_files(tmp_path) == []
+
+
+def test_sqlite_full_in_the_real_command_then_backfill_replays(tmp_path):
+    """The same through the real hook entry point (in a subprocess that caps the database), then the
+    real ``claude-ingest backfill`` replays the spool."""
+    env = _subprocess_env(tmp_path)
+    db = tmp_path / "claude.db"
+    hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
+    capped = [sys.executable, "-c",
+              "import sys, ingest.store as s, tests_faults_cap as cap; s.connect = cap.full(s.connect); "
+              "from ingest.entry import main; sys.exit(main())", "hook", "--db", str(db)]
+    helper = tmp_path / "helper"
+    helper.mkdir()
+    (helper / "tests_faults_cap.py").write_text(
+        "def full(real):\n"
+        "    def connect(path, **kwargs):\n"
+        "        conn = real(path, **kwargs)\n"
+        "        conn.execute(f\"pragma max_page_count = {conn.execute('pragma page_count').fetchone()[0]}\")\n"
+        "        return conn\n"
+        "    return connect\n")
+    env_capped = {**env, "PYTHONPATH": f"{helper}{os.pathsep}{ROOT}"}
+    sent = session_payloads("cmd", 3, pad=6000)
+    for raw in sent:
+        _quiet_and_quick(*run_hook(db, raw, env_capped, argv=capped))
+    assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run([sys.executable, "-m", "ingest", "backfill", str(tmp_path / "empty"), "--db", str(db)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(sent)} spooled hook events replayed" in result.stdout
+    assert_stored_exactly_once(db, sent, len(sent) + 1)
+    assert spool_files(tmp_path) == []
+
+
 class _CommitFails(sqlite3.Connection):
     """A connection whose N-th commit fails as a full disk would (then every later one succeeds)."""
     fail_at = 0
@@ -681,6 +814,84 @@ class _CommitFails(sqlite3.Connection):
             if type(self).commits == type(self).fail_at:
                 raise sqlite3.OperationalError("database or disk is full")
         return super().execute(sql, *args)
+
+
+def test_commit_failing_midway_through_a_replay_doubles_nothing(tmp_path, monkeypatch):
+    """A replay that fails at its 4th commit keeps its claimed batch; the next run replays it
+    again: the three already stored are recognised (content hash), the rest stored, none twice."""
+    db = tmp_path / "claude.db"
+    hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
+    sent = session_payloads("replay", 4)
+    for raw in sent:
+        hook_module.spool(db, raw, "2026-01-01T00:00:00.000Z")
+    real_connect = store_module.connect
+
+    def connect(path, **kwargs):
+        real_connect(path, **kwargs).close()
+        return sqlite3.connect(path, timeout=kwargs.get("timeout", 5), isolation_level=None, factory=_CommitFails)
+
+    monkeypatch.setattr(_CommitFails, "fail_at", 5)  # 1: the new payload, 2-4: three replayed, 5: fails
+    monkeypatch.setattr(hook_module.store_mod, "connect", connect)
+    now = b'{"hook_event_name": "Stop", "session_id": "init"}'
+    assert hook_module.handle(now, db) == "stored"
+    assert rows(db, "select count(*) n from hook_events where source = 'spool'")[0]["n"] == 3
+    assert len(list(tmp_path.glob("*.replaying"))) == 1  # the claimed batch waits for the next run
+    monkeypatch.setattr(hook_module.store_mod, "connect", real_connect)
+    assert hook_module.handle(b'{"hook_event_name": "Stop", "session_id": "later"}', db) == "stored"
+    assert_stored_exactly_once(db, sent, len(sent) + 3)
+    assert spool_files(tmp_path) == []
+
+
+def test_read_only_file_system_hook_spools_elsewhere_then_replays(tmp_path):
+    """The database's file system remounted read-only (EROFS; root is refused too): the hook exits 0
+    at once and spools to the state directory; remounted read-write, the next hook replays."""
+    env = _subprocess_env(tmp_path)
+    with tmpfs(tmp_path / "ro", "8m") as disk:
+        db = disk / "claude.db"
+        first = b'{"hook_event_name": "SessionStart", "session_id": "sess-ro", "source": "startup"}'
+        run_hook(db, first, env)
+        r = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot remount read-only: {r.stderr.strip()}")
+        try:
+            sent = session_payloads("ro", 3)
+            for raw in sent:
+                _quiet_and_quick(*run_hook(db, raw, env))
+            fallback = tmp_path / "state" / "claude-ingest" / "spool.jsonl"
+            assert len(fallback.read_bytes().splitlines()) == len(sent)
+        finally:
+            subprocess.run(["mount", "-o", "remount,rw", str(disk)], capture_output=True)
+        last = b'{"hook_event_name": "Stop", "session_id": "sess-ro"}'
+        _quiet_and_quick(*run_hook(db, last, env))
+        assert_stored_exactly_once(db, [first, *sent, last], len(sent) + 2)
+        assert spool_files(tmp_path) == []
+        check_database(db)
+
+
+def test_immutable_database_file_is_sqlite_readonly_even_for_root(tmp_path):
+    """``chattr +i`` on the database file: SQLite opens it read-only and every write is
+    SQLITE_READONLY (chmod would not stop root). The hook spools beside it; once writable, replays."""
+    env = _subprocess_env(tmp_path)
+    db = tmp_path / "claude.db"
+    first = b'{"hook_event_name": "SessionStart", "session_id": "sess-i", "source": "startup"}'
+    run_hook(db, first, env)
+    r = subprocess.run(["chattr", "+i", str(db)], capture_output=True, text=True) if shutil.which("chattr") else None
+    if r is None or r.returncode != 0:
+        pytest.skip(f"chattr +i is not available here: {r.stderr.strip() if r else 'no chattr'}")
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            sqlite3.connect(db, isolation_level=None).execute("delete from hook_events")
+        sent = session_payloads("immutable", 3)
+        for raw in sent:
+            _quiet_and_quick(*run_hook(db, raw, env))
+        assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], capture_output=True)
+    last = b'{"hook_event_name": "Stop", "session_id": "sess-i"}'
+    _quiet_and_quick(*run_hook(db, last, env))
+    assert_stored_exactly_once(db, [first, *sent, last], len(sent) + 2)
+    assert spool_files(tmp_path) == []
+    check_database(db)
 
 
 # =================================================================================================
