@@ -200,17 +200,22 @@ class Appender(threading.Thread):
                 self.streams.remove(stream)
 
     def run(self) -> None:
+        started = time.perf_counter()
         while not self.stop.is_set():
-            self._tick(int(self.rate * self.TICK))
+            behind = int(self.rate * (time.perf_counter() - started)) - self.appended  # whole lines overshoot
+            if behind > 0:
+                self._tick(behind)
             time.sleep(self.TICK)
 
-    def finish(self) -> None:
-        """Write what is left of every file that was started: no half line remains."""
+    def finish(self) -> int:
+        """Write what is left of every file that was started (no half line remains); return its size."""
+        rest = 0
         for target, data, written in self.streams:
             with open(target, "ab") as f:
                 f.write(data[written:])
-            self.appended += len(data) - written
+            rest += len(data) - written
         self.streams = []
+        return rest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def main(argv=None) -> int:
         for thread in (*writers, backfills, appender):
             thread.join()
     elapsed = time.perf_counter() - started
-    appender.finish()
+    rest = appender.finish()
     backfills.once()  # the final files, and a final replay of any spool
     final_files = list(projects.rglob("*.jsonl"))
     final_bytes = sum(p.stat().st_size for p in final_files)
@@ -332,9 +337,9 @@ def main(argv=None) -> int:
     print(f"spooled then replayed: {spooled}")
     print(f"backfill runs completed: {len(backfills.runs)} (incl. the final one; ingest_runs rows: {runs_recorded}); "
           f"run time p50 {pct(backfills.runs, .5):.2f}s, max {max(backfills.runs):.2f}s")
-    print(f"transcripts: {appender.appended / 1e6:.1f} MB appended during the run in {appender.copies} copies "
-          f"({appender.files} files grown, {appender.torn_ticks} half-written lines left for a tick); "
-          f"final {len(final_files)} files, {final_bytes / 1e6:.1f} MB")
+    print(f"transcripts: {appender.appended / 1e6:.1f} MB appended while running, in {appender.copies} copies "
+          f"({appender.files} files grown, {appender.torn_ticks} times a line left half written until the next "
+          f"tick), {rest / 1e6:.1f} MB more to finish them; final {len(final_files)} files, {final_bytes / 1e6:.1f} MB")
 
     checks = [
         ("every hook exited 0, printed nothing", not hook_failures, f"{len(hook_failures)} failures "
