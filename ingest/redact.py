@@ -127,11 +127,15 @@ def redact_json_text(text: str) -> str:
         value = json.loads(text)
     except (ValueError, RecursionError):  # not JSON, or nested past what can be decoded
         return redact_text(text)
-    out = json.dumps(_walk(value), ensure_ascii=False)
+    try:
+        value = _walk(value)
+        out = json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # decodable, but too deep to walk: redact it as text
+        return redact_text(text)
     try:
         out.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate (\ud800) decoded from the payload: keep it escaped
-        out = json.dumps(_walk(value))
+        out = json.dumps(value)
     return out
 
 

@@ -173,10 +173,7 @@ def mutated_object(draw, obj):
         else:
             node[key] = MARK_NUMBER
     raw = json.dumps(obj, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
-    # Nesting that decodes but is too deep for redaction's walk, with a secret, still raises:
-    # test_payload_with_a_secret_and_deep_nesting_or_a_lone_surrogate_is_stored[deep-enough-to-decode].
-    depths = [50, 1100, 5000, 100_000] if any(x in raw for x in (b"sk-ant", b"Bearer", b"hunter2")) else [
-        50, 900, 1100, 5000, 100_000]
+    depths = [50, 900, 1100, 5000, 100_000]
     while json.dumps(MARK_DEEP).encode() in raw:
         depth = draw(st.sampled_from(depths))
         opening, closing = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")]))
@@ -442,10 +439,7 @@ def _secret_payload(depth: int) -> bytes:
 @pytest.mark.parametrize("raw", [
     b'{"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "%s \\ud800"}' % SECRET.encode(),
     _secret_payload(5000),
-    pytest.param(_secret_payload(800), marks=pytest.mark.xfail(
-        strict=True, raises=RecursionError,
-        reason="redact._walk recurses once per level: nesting that json.loads decodes (~500-990 levels here) "
-               "still overflows the stack (redact.py, not ours to edit: reported)")),
+    _secret_payload(800),  # decodes, but too deep for redaction's walk: redacted as text instead
 ], ids=["lone-surrogate", "too-deep-to-decode", "deep-enough-to-decode"])
 def test_payload_with_a_secret_and_deep_nesting_or_a_lone_surrogate_is_stored(tmp_path, raw):
     """The same poison, through redaction (found by these tests, fixed in redact.py by 6c7378e): the
