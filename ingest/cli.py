@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from .incremental import Backfill, claude_projects_dirs, discover
+from .incremental import backfill as run_backfill
+from .incremental import claude_projects_dirs
 from .paths import DB_ENV, default_db_path, samples_dir
 from .redact import NO_REDACT_ENV
-from .store import connect
 
 
 def db_option(command):
@@ -75,20 +76,14 @@ def backfill(paths, db_path, quiet):
                 err=True,
             )
             paths = [samples_dir()]
-    conn = connect(db_path)
-    try:
-        run = Backfill(conn)
-        run.replay_spool(db_path)
-        todo = run.pending(discover(paths))
-        total = sum(st.st_size for _, st in todo if st is not None)
-        if total and not quiet and sys.stderr.isatty():
-            with click.progressbar(length=total, label="Reading transcripts", file=sys.stderr) as bar:
-                run.progress = bar.update
-                summary = run.run_pending(todo)
-        else:
-            summary = run.run_pending(todo)
-    finally:
-        conn.close()
+    show_bar = not quiet and sys.stderr.isatty()
+
+    def progress(total):
+        if not (show_bar and total):
+            return contextlib.nullcontext()
+        return click.progressbar(length=total, label="Reading transcripts", file=sys.stderr)
+
+    summary = run_backfill(db_path, paths, progress=progress)
     if not quiet:
         click.echo(f"backfill {db_path}: {summary.line()}")
 
@@ -221,10 +216,6 @@ def _explicit_db(ctx, db_path):
     if source not in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
         return None
     return Path(db_path).expanduser().absolute()  # hooks run in the session's directory, not this one
-
-
-def main():
-    cli(prog_name="claude-ingest")
 
 
 # Commands for the other sources (headless jobs, OpenCode, legacy JSONL), defined in their own module.

@@ -9,6 +9,7 @@ resumes where the last commit left it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -331,12 +332,20 @@ class Backfill:
 
 
 def backfill(db_path, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
-    """Ingest the transcripts under ``paths`` (default: Claude Code's projects dirs) into ``db_path``."""
+    """Ingest the transcripts under ``paths`` (default: Claude Code's projects dirs) into ``db_path``.
+
+    ``progress``, if given, is called with the number of bytes there are to read and returns a
+    context manager whose value is called with each chunk's size (``click.progressbar`` fits), or None.
+    """
     paths = list(paths) if paths else [p for p in claude_projects_dirs() if p.exists()]
     conn = store_mod.connect(db_path)
     try:
-        run = Backfill(conn, host=host, progress=progress)
+        run = Backfill(conn, host=host)
         run.replay_spool(db_path)
-        return run.run(discover(paths))
+        todo = run.pending(discover(paths))
+        total = sum(st.st_size for _, st in todo if st is not None)
+        with (progress(total) if progress else contextlib.nullcontext()) as bar:
+            run.progress = bar.update if bar is not None else None
+            return run.run_pending(todo)
     finally:
         conn.close()

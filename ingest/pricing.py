@@ -69,9 +69,9 @@ def cost_usd(
     inp, out = input_tokens or 0, output_tokens or 0
     created, read = cache_creation_input_tokens or 0, cache_read_input_tokens or 0
     w1h = cache_creation_1h_tokens or 0
-    # No 5m/1h breakdown (older Claude Code): all writes are 5-minute writes, as ccusage does.
-    w5m = created - w1h if cache_creation_5m_tokens is None else cache_creation_5m_tokens
-    w5m = max(w5m, created - w1h)
+    # Writes not said to be 1-hour ones are 5-minute writes (all of them when older Claude Code gives
+    # no breakdown, as ccusage counts them).
+    w5m = max(cache_creation_5m_tokens or 0, created - w1h)
 
     rate_in, rate_out = price["input"], price["output"]
     rate_5m, rate_1h, rate_read = price["cache_write_5m"], price["cache_write_1h"], price["cache_read"]
