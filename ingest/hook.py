@@ -9,9 +9,10 @@ It runs on every tool call of every session, inside the agent's loop, so it:
   rules as everything else;
 * stores the raw payload first (keyed by content hash, so a retried call is not doubled), then the
   rows derived from it, in one transaction; a payload that cannot be derived is still kept raw;
-* when the database is locked past a short timeout, unwritable, or its directory is missing, appends
-  the payload to a spool file beside the database, replayed by the next successful ``hook`` or
-  ``backfill``. Nothing is lost.
+* when the database is locked past a short timeout, unwritable, corrupt or its directory is missing,
+  appends the payload (redacted) to a private spool (:mod:`ingest.spool`), replayed by the next
+  successful ``hook`` (for at most half a second, after its own event is stored) or ``backfill``;
+
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import sys
 import time
 from pathlib import Path
 
+from . import spool as spool_mod
 from . import store as store_mod
 from .paths import default_db_path
 from .sources import hooks as parser
 
 BUSY_TIMEOUT_S = 2.0  # then spool: a long backfill transaction must not stall the agent
 DEADLINE_S = 5  # the whole run; Claude Code's own timeout for the hook is set above this
+REPLAY_BUDGET_S = 0.5  # what one hook spends replaying others' spooled events, after its own is stored
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 DEBUG_ENV = "CLAUDE_INGEST_DEBUG"
 
@@ -51,100 +54,35 @@ def _host() -> str | None:
         return None
 
 
-# -- spool ---------------------------------------------------------------------------------------
-def spool_paths(db_path: Path) -> list[Path]:
-    """Where a payload goes when the database cannot take it: beside the database, else in the
-    user's state directory, else the temp directory (a missing or read-only database directory)."""
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "claude-ingest"
-    tmp = Path(os.environ.get("TMPDIR") or "/tmp")
-    uid = os.getuid() if hasattr(os, "getuid") else "user"
-    return [db_path.with_name(db_path.name + ".spool.jsonl"), state / "spool.jsonl",
-            tmp / f"claude-ingest-{uid}.spool.jsonl"]
-
-
-_ENTRY_START = b'{"received_at": '  # how every spool line starts (never unescaped inside one)
-
-
-def spool(db_path: Path, raw: bytes, received_at: str) -> Path | None:
-    line = json.dumps({"received_at": received_at, "db": str(db_path),
-                       "raw": raw.decode("utf-8", "surrogateescape")}) + "\n"
-    for path in spool_paths(db_path):
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                data = line.encode()
-                if os.write(fd, data) != len(data):  # one write of one line: appends do not interleave
-                    raise OSError("short write (disk full?)")  # a torn line: replay skips past it
-            finally:
-                os.close(fd)
-            return path
-        except OSError:
-            continue
-    return None
-
-
 class EventSink:
     """One kind of live event that a command inside an agent's loop stores, never failing.
 
-    ``write(conn, raw, received_at, source=...)`` stores one event (see :func:`store_event`);
-    events of this kind spool under ``<db><spool_suffix>.spool.jsonl`` (and the shared fallbacks,
-    where each entry names the database it is for), so each kind replays only its own."""
+    ``write(conn, raw, received_at, *, source, event_id=None, size=None)`` stores one event (see
+    :func:`store_event`); events of this kind spool in files of their own (``spool_suffix``), so
+    each kind replays only its own (:mod:`ingest.spool`)."""
 
     __slots__ = ("name", "write", "spool_suffix", "replay_source")
 
     def __init__(self, name: str, write, spool_suffix: str = "", replay_source: str = "spool"):
         self.name, self.write, self.spool_suffix, self.replay_source = name, write, spool_suffix, replay_source
 
-    def spool_key(self, db_path: Path) -> Path:
-        return db_path.with_name(db_path.name + self.spool_suffix) if self.spool_suffix else db_path
 
-
-def replay_spool(conn: sqlite3.Connection, db_path: Path, sink: "EventSink | None" = None) -> int:
+def replay_spool(conn: sqlite3.Connection, db_path: Path, sink: "EventSink | None" = None, *,
+                 budget: float | None = None) -> int:
     """Write every spooled event of this kind meant for this database; return how many were replayed."""
-    sink = sink or CLAUDE_HOOK
-    key = sink.spool_key(db_path)
-    replayed = 0
-    for path in spool_paths(key):
-        batches = sorted(path.parent.glob(path.name + ".*.replaying")) if path.parent.exists() else []
-        if path.exists():
-            claimed = path.with_name(f"{path.name}.{os.getpid()}.{time.time_ns()}.replaying")
-            try:
-                os.rename(path, claimed)  # atomic: one process claims what was spooled so far
-                batches.append(claimed)
-            except OSError:
-                pass
-        for batch in batches:
-            replayed += _replay_file(conn, str(key), path, batch, sink)
-    return replayed
+    return spool_mod.replay(conn, db_path, sink or CLAUDE_HOOK, budget=budget)
 
 
-def _replay_file(conn, key: str, spool_file: Path, batch: Path, sink: EventSink) -> int:
-    try:
-        lines = batch.read_bytes().splitlines()
-    except OSError:
-        return 0
-    kept, count = [], 0
-    for line in lines:
-        # A write cut short (a full disk) leaves a line without its newline, and the next entry is
-        # appended to it: replay that entry (the torn one went to another spool or was never kept).
-        start = line.rfind(_ENTRY_START)
-        line = line[start:] if start > 0 else line
-        try:
-            entry = json.loads(line)
-            raw = entry["raw"].encode("utf-8", "surrogateescape")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            continue  # a torn line cannot be replayed; its event is lost only if never re-sent
-        if entry.get("db") != key:
-            kept.append(line)  # another kind's event, or another database's, in a shared fallback
-            continue
-        sink.write(conn, raw, entry.get("received_at") or _now(), source=sink.replay_source)
-        count += 1
-    if kept:
-        with open(spool_file, "ab") as f:
-            f.write(b"\n".join(kept) + b"\n")
-    batch.unlink(missing_ok=True)
-    return count
+def spool(db_path: Path, raw: bytes, received_at: str, sink: "EventSink | None" = None, *,
+          reason: str | None = None, size: int | None = None, budget: float | None = None) -> Path | None:
+    """Spool one event for this database (redacted, 0600, in a private directory); where it went."""
+    return spool_mod.spool(db_path, raw, received_at, suffix=(sink or CLAUDE_HOOK).spool_suffix, reason=reason,
+                           size=size, budget=budget)
+
+
+def spool_paths(db_path: Path, sink: "EventSink | None" = None) -> list[Path]:
+    """The spool file of this database and kind in each location, in the order spooling tries them."""
+    return spool_mod.spool_files(db_path, (sink or CLAUDE_HOOK).spool_suffix)
 
 
 # -- writing -------------------------------------------------------------------------------------
@@ -195,8 +133,13 @@ def _loads(raw: bytes):
         return None
 
 
-def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook") -> bool:
-    """Store one Claude Code hook payload and what it says. Returns False if already stored."""
+def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook",
+                event_id: str | None = None, size: int | None = None) -> bool:
+    """Store one Claude Code hook payload and what it says. Returns False if already stored.
+
+    ``raw`` may be the head of a larger payload (``size`` says how large it was) or, replayed from
+    the spool, a redacted copy (``event_id`` is then the content hash of the original bytes)."""
+    size = len(raw) if size is None else size
     payload = _loads(raw)
     fields = payload if isinstance(payload, dict) else {}
     event = parser.event_name(fields) if fields else "unparseable"
@@ -205,11 +148,12 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         value = fields.get(key)
         return value if isinstance(value, str) else None
 
+    stored = raw.decode("utf-8", "replace")
     row = {
-        "id": parser.content_id(raw), "received_at": received_at, "event": event,
+        "id": event_id or parser.content_id(raw), "received_at": received_at, "event": event,
         "known": 1 if event in parser.KNOWN_EVENTS else 0, "session_id": text("session_id"),
         "agent_id": text("agent_id"), "tool_use_id": text("tool_use_id"), "cwd": text("cwd"),
-        "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
+        "source": source, "size": size, "payload": stored,
     }
     return store_event(conn, row, (lambda conn: parser.records(fields, received_at, _host())) if fields else None)
 
@@ -217,23 +161,32 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
 CLAUDE_HOOK = EventSink("hook", write_event)
 
 
-def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: EventSink | None = None) -> str:
-    """Store one event, or spool it; then replay any spool. 'stored', 'duplicate', 'spooled' or 'lost'."""
+def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: EventSink | None = None, *,
+           size: int | None = None, replay_budget: float | None = REPLAY_BUDGET_S) -> str:
+    """Store one event, or spool it; then replay what others spooled, for at most ``replay_budget``
+    seconds (0: not now). 'stored', 'duplicate', 'spooled' or 'lost'."""
     sink = sink or CLAUDE_HOOK
     received_at = received_at or _now()
+    db_path = Path(spool_mod.db_key(db_path))  # a relative --db and an absolute one are one database
+
+    def spool_it(e: BaseException) -> str:
+        reason = f"{type(e).__name__}: {e}"[:200]
+        return "spooled" if spool(db_path, raw, received_at, sink, reason=reason, size=size) else "lost"
+
     try:
         conn = store_mod.connect(db_path, timeout=BUSY_TIMEOUT_S)
-    except (sqlite3.Error, OSError):
-        return "spooled" if spool(sink.spool_key(db_path), raw, received_at) else "lost"
+    except (sqlite3.Error, OSError) as e:
+        return spool_it(e)
     try:
         try:
-            stored = sink.write(conn, raw, received_at)
-        except (sqlite3.Error, OSError):
-            return "spooled" if spool(sink.spool_key(db_path), raw, received_at) else "lost"
-        try:
-            replay_spool(conn, db_path, sink)
-        except (sqlite3.Error, OSError):
-            pass  # the spool stays for the next run
+            stored = sink.write(conn, raw, received_at, size=size)
+        except (sqlite3.Error, OSError) as e:
+            return spool_it(e)
+        if replay_budget != 0:
+            try:
+                replay_spool(conn, db_path, sink, budget=replay_budget)
+            except (sqlite3.Error, OSError):
+                pass  # the spool stays for the next run
         return "stored" if stored else "duplicate"
     finally:
         conn.close()
@@ -242,10 +195,13 @@ def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: Even
 def _parse_db(argv: list[str]) -> Path:
     for i, arg in enumerate(argv):
         if arg == "--db" and i + 1 < len(argv):
-            return Path(argv[i + 1]).expanduser()
+            return Path(spool_mod.db_key(argv[i + 1]))
         if arg.startswith("--db="):
-            return Path(arg[5:]).expanduser()
-    return default_db_path()
+            return Path(spool_mod.db_key(arg[5:]))
+    return Path(spool_mod.db_key(default_db_path()))
+
+
+_SESSION_END = re.compile(rb'"hook_event_name"\s*:\s*"SessionEnd"')
 
 
 def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
@@ -266,13 +222,15 @@ def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
             signal.alarm(DEADLINE_S)
         db_path = _parse_db(argv if argv is not None else sys.argv[2:])
         raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES)
-        outcome = handle(raw, db_path, received_at, sink)
+        # SessionEnd shares a short budget with the session's exit: store it and leave at once.
+        budget = 0 if _SESSION_END.search(raw[:65536]) else REPLAY_BUDGET_S
+        outcome = handle(raw, db_path, received_at, sink, replay_budget=budget)
         if debug:
             print(f"claude-ingest {sink.name}: {outcome} ({db_path})", file=sys.stderr)
     except BaseException as e:  # noqa: BLE001 - nothing may escape into the agent's loop
         if raw and db_path is not None:
             try:
-                spool(sink.spool_key(db_path), raw, received_at)
+                spool(db_path, raw, received_at, sink, reason=f"hook cut short: {type(e).__name__}", budget=0.5)
             except BaseException:  # noqa: BLE001
                 pass
         if debug:

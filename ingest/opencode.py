@@ -494,9 +494,11 @@ def _event_session(event_type: str, props: dict) -> str | None:
     return None
 
 
-def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "opencode") -> bool:
-    """Store one raw event and what it says, in one transaction. False if it was already stored."""
-    event_id = content_id(raw)
+def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "opencode",
+                event_id: str | None = None, size: int | None = None) -> bool:
+    """Store one raw event and what it says, in one transaction. False if it was already stored.
+    (Replayed from the spool, ``raw`` is a redacted copy: ``event_id`` is the original's hash.)"""
+    event_id = event_id or content_id(raw)
     try:
         payload = json.loads(raw)
     except ValueError:
@@ -506,7 +508,8 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
     row = {
         "id": event_id, "received_at": received_at, "event": event_type,
         "known": 1 if event_type in KNOWN_EVENTS else 0, "session_id": _event_session(event_type, props),
-        "tool_use_id": call, "source": source, "size": len(raw), "payload": raw.decode("utf-8", "replace"),
+        "tool_use_id": call, "source": source, "size": len(raw) if size is None else size,
+        "payload": raw.decode("utf-8", "replace"),
     }
 
     def derive(conn):

@@ -190,32 +190,18 @@ def hooks_status(db_path: Path, *, git_repo: Path | None = None, settings: Path 
 
 
 def spool_backlog(db_path: Path) -> dict:
-    """Events spooled for this database and not yet replayed (claimed batches included), per sink."""
-    from .hook import CLAUDE_HOOK, spool_paths
-    from .opencode import OPENCODE_EVENTS
+    """Events spooled for this database and not yet replayed (claimed batches included), per sink;
+    entries set aside after failing to replay; and why the events had to be spooled."""
+    from . import spool
 
-    out = {"hook": 0, "opencode": 0, "files": []}
-    for name, sink in (("hook", CLAUDE_HOOK), ("opencode", OPENCODE_EVENTS)):
-        key = sink.spool_key(Path(db_path))
-        wanted = key.expanduser().resolve()
-        for path in spool_paths(key):
-            if not path.parent.is_dir():
-                continue
-            for f in [path, *sorted(path.parent.glob(path.name + ".*.replaying"))]:
-                try:
-                    lines = f.read_bytes().splitlines()
-                except OSError:
-                    continue
-                n = 0
-                for line in lines:
-                    try:
-                        entry_db = json.loads(line)["db"]
-                        n += Path(entry_db).expanduser().resolve() == wanted
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a torn line: replay cannot use it either
-                if n:
-                    out[name] += n
-                    out["files"].append({"path": str(f), "sink": name, "events": n})
+    out = {"hook": 0, "opencode": 0, "set_aside": {"hook": 0, "opencode": 0}, "reasons": {}, "files": []}
+    for name, suffix in (("hook", ""), ("opencode", ".opencode")):
+        found = spool.backlog(db_path, suffix)
+        out[name] = found["waiting"]
+        out["set_aside"][name] = found["set_aside"]
+        for reason, n in found["reasons"].items():
+            out["reasons"][reason] = out["reasons"].get(reason, 0) + n
+        out["files"] += [{**f, "sink": name} for f in found["files"]]
     return out
 
 
@@ -266,6 +252,11 @@ def status_text(s: dict) -> str:
     lines += ["", f"spool backlog  {spool['hook']:,} hook events, {spool['opencode']:,} OpenCode events"
               + (" waiting (the next backfill or hook replays hook events; the next opencode or "
                  "opencode-event, OpenCode's)" if spool["hook"] or spool["opencode"] else "")]
+    lines += [f"  spooled because: {reason} ({n:,})" for reason, n in sorted(spool["reasons"].items())]
+    aside = spool["set_aside"]
+    if aside["hook"] or aside["opencode"]:
+        lines.append(f"  set aside      {aside['hook']:,} hook events, {aside['opencode']:,} OpenCode events failed "
+                     f"to replay and are not retried (kept in the .failed.jsonl files below)")
     lines += [f"  {f['path']}  {f['events']:,}" for f in spool["files"]]
     lines += ["", "unpriced models"]
     unpriced = [(t, m, n) for t, models in s["unpriced_models"].items() for m, n in models.items()]

@@ -769,7 +769,7 @@ def test_sqlite_full_spools_in_process_and_replays_exactly_once(tmp_path, monkey
     with pytest.raises(sqlite3.OperationalError, match="full"):
         hook_module.write_event(hook_module.store_mod.connect(db), sent[0], "2026-01-01T00:00:00.000Z")
     assert [hook_module.handle(raw, db) for raw in sent] == ["spooled"] * len(sent)
-    assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+    assert len(hook_module.spool_paths(db)[0].read_bytes().splitlines()) == len(sent)
     monkeypatch.setattr(hook_module.store_mod, "connect", real_connect)
     assert hook_module.handle(b'{"hook_event_name": "Stop", "session_id": "init"}', db) == "stored"
     assert_stored_exactly_once(db, sent, len(sent) + 2)
@@ -800,7 +800,7 @@ def test_sqlite_full_in_the_real_command_then_backfill_replays(tmp_path):
     sent = session_payloads("cmd", 3, pad=6000)
     for raw in sent:
         _quiet_and_quick(*run_hook(db, raw, env_capped, argv=capped))
-    assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+    assert len(hook_module.spool_paths(db)[0].read_bytes().splitlines()) == len(sent)
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, "-m", "ingest", "backfill", str(tmp_path / "empty"), "--db", str(db)],
                             capture_output=True, text=True, env=env, timeout=120)
@@ -824,8 +824,8 @@ class _CommitFails(sqlite3.Connection):
 
 
 def test_commit_failing_midway_through_a_replay_doubles_nothing(tmp_path, monkeypatch):
-    """A replay that fails at its 4th commit keeps its claimed batch; the next run replays it
-    again: the three already stored are recognised (content hash), the rest stored, none twice."""
+    """A replay that fails at its 4th commit puts what it did not replay back in the spool; the next
+    run replays it: the three already stored stay stored once, the rest is stored, none twice."""
     db = tmp_path / "claude.db"
     hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
     sent = session_payloads("replay", 4)
@@ -842,7 +842,8 @@ def test_commit_failing_midway_through_a_replay_doubles_nothing(tmp_path, monkey
     now = b'{"hook_event_name": "Stop", "session_id": "init"}'
     assert hook_module.handle(now, db) == "stored"
     assert rows(db, "select count(*) n from hook_events where source = 'spool'")[0]["n"] == 3
-    assert len(list(tmp_path.glob("*.replaying"))) == 1  # the claimed batch waits for the next run
+    assert len(hook_module.spool_paths(db)[0].read_bytes().splitlines()) == len(sent) - 3  # for the next run
+    assert not list(tmp_path.rglob("*.replaying"))
     monkeypatch.setattr(hook_module.store_mod, "connect", real_connect)
     assert hook_module.handle(b'{"hook_event_name": "Stop", "session_id": "later"}', db) == "stored"
     assert_stored_exactly_once(db, sent, len(sent) + 3)
@@ -864,7 +865,7 @@ def test_read_only_file_system_hook_spools_elsewhere_then_replays(tmp_path):
             sent = session_payloads("ro", 3)
             for raw in sent:
                 _quiet_and_quick(*run_hook(db, raw, env))
-            fallback = tmp_path / "state" / "claude-ingest" / "spool.jsonl"
+            fallback = hook_module.spool_paths(db)[1]  # the state directory
             assert len(fallback.read_bytes().splitlines()) == len(sent)
         finally:
             subprocess.run(["mount", "-o", "remount,rw", str(disk)], capture_output=True)
@@ -891,7 +892,7 @@ def test_immutable_database_file_is_sqlite_readonly_even_for_root(tmp_path):
         sent = session_payloads("immutable", 3)
         for raw in sent:
             _quiet_and_quick(*run_hook(db, raw, env))
-        assert len(db.with_name(db.name + ".spool.jsonl").read_bytes().splitlines()) == len(sent)
+        assert len(hook_module.spool_paths(db)[0].read_bytes().splitlines()) == len(sent)
     finally:
         subprocess.run(["chattr", "-i", str(db)], capture_output=True)
     last = b'{"hook_event_name": "Stop", "session_id": "sess-i"}'

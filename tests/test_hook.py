@@ -219,7 +219,7 @@ def test_eight_concurrent_writers(tmp_path):
     calls = rows(db, "select count(*) n, sum(started_at is not null and ended_at is not null) paired, "
                      "sum(output_preview is not null) out from tool_calls")[0]
     assert calls == {"n": 800, "paired": 800, "out": 800}
-    assert not list(tmp_path.glob("*.spool.jsonl*"))
+    assert not list(tmp_path.rglob("*.spool.jsonl*"))
 
 
 def test_locked_database_spools_quickly_and_replays(tmp_path):
@@ -233,7 +233,7 @@ def test_locked_database_spools_quickly_and_replays(tmp_path):
         proc, seconds = run_hook(db, first)
         assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
         assert seconds < hook_module.BUSY_TIMEOUT_S + 3
-        spool = db.with_name(db.name + ".spool.jsonl")
+        spool = hook_module.spool_paths(db)[0]  # the private spool directory beside the database
         assert spool.exists() and b"first" in spool.read_bytes()
     finally:
         locker.execute("rollback")
@@ -249,7 +249,8 @@ def test_locked_database_spools_quickly_and_replays(tmp_path):
     assert rows(db, "select count(*) n from hook_events")[0]["n"] == 3
 
 
-def test_unwritable_database_location_spools_to_fallback_then_backfill_replays(tmp_path):
+def test_unwritable_database_location_spools_to_fallback_then_backfill_replays(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the database directory should be")
     db = blocker / "claude.db"
@@ -257,8 +258,8 @@ def test_unwritable_database_location_spools_to_fallback_then_backfill_replays(t
     proc, _ = run_hook(db, {"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "kept"}, env=env)
     assert proc.returncode == 0 and proc.stdout == b""
     assert b"spooled" in proc.stderr  # CLAUDE_INGEST_DEBUG=1 makes it visible
-    fallback = tmp_path / "state" / "claude-ingest" / "spool.jsonl"
-    assert fallback.exists()
+    fallback = hook_module.spool_paths(db)[1]  # the user's state directory
+    assert fallback.parent == tmp_path / "state" / "claude-ingest" / "spool" and fallback.exists()
     blocker.unlink()
     (tmp_path / "empty").mkdir()
     r = subprocess.run([sys.executable, "-m", "ingest", "backfill", str(tmp_path / "empty"), "--db", str(db)],

@@ -521,7 +521,7 @@ def test_locked_database_spools_and_replays_apart_from_claude_hooks(tmp_path):
     finally:
         locker.execute("rollback")
         locker.close()
-    spool = db.with_name(db.name + ".opencode.spool.jsonl")
+    spool = hook_module.spool_paths(db, oc.OPENCODE_EVENTS)[0]
     assert spool.exists() and b"ses_spooled" in spool.read_bytes()
     # a Claude Code hook's replay leaves OpenCode's spool alone (it would not know what it says)
     hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "s"}', db)

@@ -13,7 +13,7 @@ import pytest
 from conftest import EDGE, PROJECTS, claude_ingest, copy_tree, rows
 from datasette_claude.resources import canned_queries
 from ingest import backfill, ops, schema
-from ingest.hook import handle, spool
+from ingest.hook import handle, spool, spool_paths
 from ingest.install import HOOK_EVENTS
 from ingest.opencode import OPENCODE_EVENTS
 from ingest.pricing import PRICES_PATH, canonical_model
@@ -110,22 +110,19 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     run(tmp_path, "install-hooks", "--db", db, "--git", repo, "--opencode")
-    # Spooled and waiting: a hook event beside the database, another in the shared fallback (the spot
+    # Spooled and waiting: a hook event beside the database, another in the state directory (the spot
     # beside the database blocked), an OpenCode event; and one for another database, not counted.
     env = env_with(tmp_path)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".local" / "state"))  # where env_with's is
-    assert spool(db, b'{"hook_event_name": "Stop"}', "2026-01-01T00:00:00.000Z") == tmp_path / "claude.db.spool.jsonl"
-    blocked = [tmp_path / "claude.db.spool.jsonl.blocked", tmp_path / "other.db.spool.jsonl"]
-    (tmp_path / "claude.db.spool.jsonl").rename(blocked[0])
-    for path in (tmp_path / "claude.db.spool.jsonl", blocked[1]):
-        path.mkdir()
-    shared = tmp_path / "home" / ".local" / "state" / "claude-ingest" / "spool.jsonl"
-    assert spool(db, b'{"hook_event_name": "Stop", "n": 2}', "2026-01-01T00:00:01.000Z") == shared
-    assert spool(tmp_path / "other.db", b'{"hook_event_name": "Stop"}', "2026-01-01T00:00:03.000Z") == shared
-    for path in (tmp_path / "claude.db.spool.jsonl", blocked[1]):
-        path.rmdir()
-    blocked[0].rename(tmp_path / "claude.db.spool.jsonl")
-    spool(OPENCODE_EVENTS.spool_key(db), b'{"type": "session.idle"}', "2026-01-01T00:00:02.000Z")
+    beside, state = spool_paths(db)[:2]
+    assert spool(db, b'{"hook_event_name": "Stop"}', "2026-01-01T00:00:00.000Z", reason="database is locked") == beside
+    beside.parent.rename(tmp_path / "blocked")
+    beside.parent.write_text("not a directory")
+    assert spool(db, b'{"hook_event_name": "Stop", "n": 2}', "2026-01-01T00:00:01.000Z") == state
+    assert spool(tmp_path / "other.db", b'{"hook_event_name": "Stop"}', "2026-01-01T00:00:03.000Z")
+    beside.parent.unlink()
+    (tmp_path / "blocked").rename(beside.parent)
+    opencode = spool(db, b'{"type": "session.idle"}', "2026-01-01T00:00:02.000Z", OPENCODE_EVENTS)
 
     r = claude_ingest("status", "--db", db, "--git", repo, "--json", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -158,8 +155,8 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
 
     assert (s["spool"]["hook"], s["spool"]["opencode"]) == (2, 1)
     assert sorted((f["path"], f["sink"], f["events"]) for f in s["spool"]["files"]) == sorted([
-        (str(tmp_path / "claude.db.spool.jsonl"), "hook", 1), (str(shared), "hook", 1),
-        (str(tmp_path / "claude.db.opencode.spool.jsonl"), "opencode", 1)])
+        (str(beside), "hook", 1), (str(state), "hook", 1), (str(opencode), "opencode", 1)])
+    assert s["spool"]["reasons"] == {"database is locked": 1, "unknown": 2}
     assert s["unpriced_models"] == {"api_requests": {"claude-3-sonnet-20240229": 3}, "jobs": {}}
     (last,) = s["ingest_runs"]
     assert last["command"] == "backfill" and last["files_read"] == 7 and last["bad_lines"] == 4
