@@ -12,7 +12,8 @@ It runs on every tool call of every session, inside the agent's loop, so it:
 * when the database is locked past a short timeout, unwritable, corrupt or its directory is missing,
   appends the payload (redacted) to a private spool (:mod:`ingest.spool`), replayed by the next
   successful ``hook`` (for at most half a second, after its own event is stored) or ``backfill``;
-
+* reads stdin until the payload is whole, not until an end of file that may never come, and keeps
+  a payload of any size: a large one is derived from what fits, its original size kept.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ from . import spool as spool_mod
 from . import store as store_mod
 from .paths import default_db_path
 from .sources import hooks as parser
+from .sources.common import cut_strings
 
 BUSY_TIMEOUT_S = 2.0  # then spool: a long backfill transaction must not stall the agent
 DEADLINE_S = 5  # the whole run; Claude Code's own timeout for the hook is set above this
 REPLAY_BUDGET_S = 0.5  # what one hook spends replaying others' spooled events, after its own is stored
-MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024  # read and decoded whole; of a larger payload the head is kept
+PAYLOAD_KEEP_BYTES = 1024 * 1024  # stored as it came up to this; beyond, its long strings are cut
+PAYLOAD_STRING_CHARS = 64 * 1024  # (the size column keeps the original size)
 DEBUG_ENV = "CLAUDE_INGEST_DEBUG"
 
 
@@ -133,6 +137,32 @@ def _loads(raw: bytes):
         return None
 
 
+_HEAD_FIELD = re.compile(rb'"(hook_event_name|session_id|transcript_path|cwd|permission_mode|tool_name|tool_use_id|'
+                         rb'agent_id|agent_type)"\s*:\s*"((?:[^"\\]|\\.){0,4096}?)"')
+_TOOL_INPUT = re.compile(rb'"tool_input"\s*:\s*')
+
+
+def salvage(head: bytes) -> dict | None:
+    """What can be read from the head of a payload too large to decode whole (its tool output is
+    what makes it large; the fields that say what happened come first): the top-level strings
+    before the cut, and ``tool_input`` if it is whole."""
+    fields: dict = {}
+    for match in _HEAD_FIELD.finditer(head[:1 << 20]):
+        try:
+            fields.setdefault(match.group(1).decode(), json.loads(b'"' + match.group(2) + b'"'))
+        except ValueError:
+            continue
+    found = _TOOL_INPUT.search(head[:1 << 20])
+    if found:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(head[found.end():found.end() + (16 << 20)].decode("utf-8", "replace"))
+            if isinstance(value, dict):
+                fields["tool_input"] = value
+        except ValueError:
+            pass
+    return fields if "session_id" in fields else None
+
+
 def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook",
                 event_id: str | None = None, size: int | None = None) -> bool:
     """Store one Claude Code hook payload and what it says. Returns False if already stored.
@@ -140,7 +170,10 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
     ``raw`` may be the head of a larger payload (``size`` says how large it was) or, replayed from
     the spool, a redacted copy (``event_id`` is then the content hash of the original bytes)."""
     size = len(raw) if size is None else size
-    payload = _loads(raw)
+    cut = size > len(raw)
+    payload = None if cut else _loads(raw)
+    if payload is None and cut:
+        payload = salvage(raw)
     fields = payload if isinstance(payload, dict) else {}
     event = parser.event_name(fields) if fields else "unparseable"
 
@@ -148,7 +181,16 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         value = fields.get(key)
         return value if isinstance(value, str) else None
 
-    stored = raw.decode("utf-8", "replace")
+    stored = None
+    if len(raw) <= PAYLOAD_KEEP_BYTES:
+        stored = raw.decode("utf-8", "replace")
+    elif fields and not cut:
+        try:
+            stored = json.dumps(cut_strings(fields, PAYLOAD_STRING_CHARS), ensure_ascii=False)
+        except (RecursionError, ValueError):  # nested too deep to walk
+            pass
+    if stored is None:
+        stored = raw[:PAYLOAD_KEEP_BYTES].decode("utf-8", "replace")
     row = {
         "id": event_id or parser.content_id(raw), "received_at": received_at, "event": event,
         "known": 1 if event in parser.KNOWN_EVENTS else 0, "session_id": text("session_id"),
@@ -201,6 +243,50 @@ def _parse_db(argv: list[str]) -> Path:
     return Path(spool_mod.db_key(default_db_path()))
 
 
+class PayloadReader:
+    """Reads one payload from stdin and stops as soon as it is whole, even if stdin stays open
+    (waiting for an end of file that never comes would cost the whole deadline and lose the event).
+    Keeps the first ``limit`` bytes and counts the rest."""
+
+    PAUSE_S = 0.02  # no more bytes for this long after a closing brace: try whether the JSON is whole
+
+    def __init__(self, fd: int = 0, limit: int = MAX_PAYLOAD_BYTES):
+        self.fd, self.limit = fd, limit
+        self.buf = bytearray()
+        self.total = 0
+
+    def read(self) -> bytes:
+        import select
+
+        while True:
+            if self.total == len(self.buf) and self._ends_in_brace():
+                try:
+                    ready = select.select([self.fd], [], [], self.PAUSE_S)[0]
+                except (OSError, ValueError):
+                    ready = [self.fd]
+                if not ready and _loads(bytes(self.buf)) is not None:
+                    break
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except InterruptedError:
+                continue
+            except OSError:
+                break  # no stdin at all
+            if not chunk:
+                break
+            self.total += len(chunk)
+            room = self.limit - len(self.buf)
+            if room > 0:
+                self.buf += chunk[:room]
+        return bytes(self.buf)
+
+    def _ends_in_brace(self) -> bool:
+        buf, i = self.buf, len(self.buf) - 1
+        while i >= 0 and buf[i] in b" \t\r\n":
+            i -= 1
+        return i >= 0 and buf[i] == 0x7D
+
+
 _SESSION_END = re.compile(rb'"hook_event_name"\s*:\s*"SessionEnd"')
 
 
@@ -209,7 +295,7 @@ def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
     0, never a byte on stdout."""
     sink = sink or CLAUDE_HOOK
     debug = os.environ.get(DEBUG_ENV) == "1"
-    raw = b""
+    reader = PayloadReader()
     db_path = None
     received_at = _now()
 
@@ -221,16 +307,17 @@ def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
             signal.signal(signal.SIGALRM, deadline)
             signal.alarm(DEADLINE_S)
         db_path = _parse_db(argv if argv is not None else sys.argv[2:])
-        raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES)
+        raw = reader.read()
         # SessionEnd shares a short budget with the session's exit: store it and leave at once.
         budget = 0 if _SESSION_END.search(raw[:65536]) else REPLAY_BUDGET_S
-        outcome = handle(raw, db_path, received_at, sink, replay_budget=budget)
+        outcome = handle(raw, db_path, received_at, sink, size=reader.total, replay_budget=budget)
         if debug:
             print(f"claude-ingest {sink.name}: {outcome} ({db_path})", file=sys.stderr)
     except BaseException as e:  # noqa: BLE001 - nothing may escape into the agent's loop
-        if raw and db_path is not None:
+        if reader.buf and db_path is not None:
             try:
-                spool(db_path, raw, received_at, sink, reason=f"hook cut short: {type(e).__name__}", budget=0.5)
+                spool(db_path, bytes(reader.buf), received_at, sink, reason=f"hook cut short: {type(e).__name__}",
+                      size=reader.total, budget=0.5)
             except BaseException:  # noqa: BLE001
                 pass
         if debug:

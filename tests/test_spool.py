@@ -383,3 +383,71 @@ def test_a_batch_whose_replays_keep_dying_is_set_aside(tmp_path, monkeypatch):
     assert spool.replay(conn, db, hook_module.CLAUDE_HOOK) == 0
     conn.close()
     assert ops.spool_backlog(db)["set_aside"]["hook"] == 1 and not list(tmp_path.rglob("*.replaying"))
+
+
+def test_stdin_left_open_after_a_whole_payload_is_stored_at_once(tmp_path):
+    """Claude Code (or a wrapper) may keep stdin open after the payload: the hook waited for an end
+    of file until its deadline (5 s) and gave up with nothing stored or spooled."""
+    db = tmp_path / "claude.db"
+    backfill(db, [tmp_path / "none"])
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "hook", "--db", str(db)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path))
+    started = time.perf_counter()
+    proc.stdin.write(json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "open"}).encode())
+    proc.stdin.flush()
+    try:
+        assert proc.wait(timeout=30) == 0
+        assert time.perf_counter() - started < 2.0
+    finally:
+        proc.stdin.close()
+    assert proc.stdout.read() == b"" and proc.stderr.read() == b""
+    assert rows(db, "select text from prompts") == [{"text": "open"}]
+
+
+def test_a_payload_written_in_pieces_is_read_whole(tmp_path):
+    """A pause after a closing brace inside the payload is not its end."""
+    db = tmp_path / "claude.db"
+    backfill(db, [tmp_path / "none"])
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "hook", "--db", str(db)], stdin=subprocess.PIPE,
+                            env=_env(tmp_path))
+    proc.stdin.write(b'{"session_id": "s", "hook_event_name": "PreToolUse", "tool_input": {"command": "ls"}')
+    proc.stdin.flush()
+    time.sleep(0.3)
+    proc.stdin.write(b', "tool_name": "Bash", "tool_use_id": "toolu_pieces"}')
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+    assert rows(db, "select tool_name, command from tool_calls") == [{"tool_name": "Bash", "command": "ls"}]
+
+
+def test_a_50_mb_tool_output_keeps_its_tool_call_and_its_size(tmp_path):
+    """A 50 MB PostToolUse was cut at 16 MB, stored as "unparseable", and lost its tool call."""
+    db = tmp_path / "claude.db"
+    backfill(db, [tmp_path / "none"])
+    payload = json.dumps({"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Read",
+                          "tool_use_id": "toolu_big", "tool_input": {"file_path": "/var/log/huge.log"},
+                          "tool_response": {"type": "text", "file": {"filePath": "/var/log/huge.log",
+                                                                     "content": "x" * 50_000_000}}}).encode()
+    assert _timed_hook(db, payload, _env(tmp_path)) < 10
+    (event,) = rows(db, "select event, size, length(payload) stored, derive_error from hook_events")
+    assert (event["event"], event["size"], event["derive_error"]) == ("PostToolUse", len(payload), None)
+    assert event["stored"] < 1_000_000
+    (call,) = rows(db, "select tool_name, file_path, output_size, length(output_preview) preview from tool_calls")
+    assert call == {"tool_name": "Read", "file_path": "/var/log/huge.log", "output_size": 50_000_000,
+                    "preview": 2000}
+
+
+def test_a_payload_too_large_to_decode_is_derived_from_its_head(tmp_path):
+    """Past what the hook decodes whole, the fields that come before the tool output still say
+    which call it was; the original size is kept."""
+    from ingest import store
+
+    head = (b'{"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash", '
+            b'"tool_input": {"command": "cat /dev/urandom | base64"}, "tool_use_id": "toolu_huge", '
+            b'"tool_response": {"stdout": "' + b"A" * 5000)
+    conn = store.connect(tmp_path / "claude.db")
+    assert hook_module.write_event(conn, head, "2026-01-01T00:00:00.000Z", size=200_000_000)
+    conn.close()
+    (event,) = rows(tmp_path / "claude.db", "select event, size, tool_use_id from hook_events")
+    assert event == {"event": "PostToolUse", "size": 200_000_000, "tool_use_id": "toolu_huge"}
+    (call,) = rows(tmp_path / "claude.db", "select tool_name, command, is_error from tool_calls")
+    assert call == {"tool_name": "Bash", "command": "cat /dev/urandom | base64", "is_error": 0}
