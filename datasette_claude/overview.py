@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from datasette.utils.asgi import Response
 
-from . import charts, resources
+from . import charts, permissions, resources
 
 PANELS = ("daily_usage", "tool_error_rates", "hot_files", "compaction_frequency", "project_usage")
 LATEST_ACTIVITY_SQL = "select max(timestamp) from api_requests"  # served by its index
@@ -23,8 +23,12 @@ async def overview(datasette, request):
 
     names = await recognised_databases(datasette)
     if not names:
+        await permissions.ensure_allowed(datasette, request)
         return Response.html("<p>No database written by claude-ingest is being served.</p>", status=404)
-    name = request.args.get("db") if request.args.get("db") in names else names[0]
+    # the picker offers, and the page opens by default, only what this actor may see
+    offered = [n for n in names if await permissions.allowed(datasette, request.actor, n, execute_sql=True)]
+    name = request.args.get("db") if request.args.get("db") in names else (offered or names)[0]
+    await permissions.ensure_allowed(datasette, request, name, execute_sql=True)
     db = datasette.get_database(name)
     try:
         days = max(1, min(int(request.args.get("days") or 30), 3660))
@@ -92,7 +96,7 @@ async def overview(datasette, request):
     more = [(q.get("title") or key, datasette.urls.database(name) + "/" + key
              + ("#" + q["fragment"] if q.get("fragment") else ""))
             for key, q in queries.items()]
-    context = {"database": name, "databases": names, "start": start, "end": end, "days": days,
+    context = {"database": name, "databases": offered, "start": start, "end": end, "days": days,
                "figures": figures, "panels": panels, "unpriced": unpriced, "queries": more,
                "project": params["project"]}
     return Response.html(await datasette.render_template("claude_overview.html", context, request=request))

@@ -1,0 +1,79 @@
+"""The plugin's pages respect Datasette's permissions: real Datasette, the real fixture database.
+
+Runs on Datasette 0.65 and on the 1.0 alpha (tests/test_datasette_versions.py). Datasette 0.65 takes
+``allow`` blocks in its metadata, 1.0 in its configuration.
+"""
+
+import shutil
+
+import datasette
+import pytest
+from datasette.app import Datasette
+
+DATASETTE_1 = datasette.__version__.startswith("1.")
+ADMIN = {"id": "admin"}
+DENYING = {
+    "database": {"databases": {"claude": {"allow": ADMIN}}},
+    "execute-sql": {"databases": {"claude": {"allow_sql": ADMIN}}},
+    "instance": {"allow": ADMIN},
+}
+
+
+def serve(paths, config):
+    paths = [str(p) for p in paths]
+    return Datasette(paths, config=config) if DATASETTE_1 else Datasette(paths, metadata=config)
+
+
+def admin_cookies(ds):
+    return {"ds_actor": ds.sign({"a": ADMIN}, "actor")}
+
+
+@pytest.mark.parametrize("denied", DENYING)
+async def test_overview_is_forbidden_to_whom_the_database_is(fixture_db, denied):
+    ds = serve([fixture_db], DENYING[denied])
+    page = await ds.client.get("/-/claude")
+    assert page.status_code == 403
+    assert "Forbidden" in page.text  # Datasette's own forbidden page
+    assert "$" not in page.text and "claude-figure" not in page.text
+    allowed = await ds.client.get("/-/claude?days=3660", cookies=admin_cookies(ds))
+    assert allowed.status_code == 200
+    assert "$12.77" in allowed.text and allowed.text.count('<svg class="claude-chart"') == 5
+
+
+async def test_a_database_allow_decides_over_the_instance_as_on_datasettes_pages(fixture_db):
+    ds = serve([fixture_db], {"allow": ADMIN, "databases": {"claude": {"allow": True}}})
+    assert (await ds.client.get("/")).status_code == 403
+    assert (await ds.client.get("/claude")).status_code == 200
+    assert (await ds.client.get("/-/claude")).status_code == 200
+
+
+def _copies(fixture_db, tmp_path, *names):
+    paths = []
+    for name in names:
+        shutil.copy(fixture_db, tmp_path / f"{name}.db")
+        paths.append(tmp_path / f"{name}.db")
+    return paths
+
+
+async def test_picker_lists_only_the_databases_the_actor_may_see(fixture_db, tmp_path):
+    paths = _copies(fixture_db, tmp_path, "secret", "work", "home", "nosql")
+    ds = serve(paths, {"databases": {"secret": {"allow": ADMIN}, "nosql": {"allow_sql": ADMIN}}})
+    page = await ds.client.get("/-/claude")
+    assert page.status_code == 200
+    assert "What your agents did: work" in page.text  # the first one the visitor may see, not secret
+    assert "<option selected>work</option><option>home</option></select>" in page.text
+    assert "secret" not in page.text and "nosql" not in page.text
+    assert (await ds.client.get("/-/claude?db=home")).status_code == 200
+    for forbidden in ("secret", "nosql"):
+        refused = await ds.client.get(f"/-/claude?db={forbidden}")
+        assert refused.status_code == 403 and "claude-figure" not in refused.text
+    admin = await ds.client.get("/-/claude?db=secret", cookies=admin_cookies(ds))
+    assert admin.status_code == 200 and "What your agents did: secret" in admin.text
+    assert "<option selected>secret</option><option>work</option><option>home</option><option>nosql</option>" in admin.text
+
+
+async def test_overview_is_forbidden_when_no_database_may_be_seen(fixture_db, tmp_path):
+    paths = _copies(fixture_db, tmp_path, "one", "two")
+    ds = serve(paths, {"databases": {"one": {"allow": ADMIN}, "two": {"allow": ADMIN}}})
+    assert (await ds.client.get("/-/claude")).status_code == 403
+    assert (await ds.client.get("/-/claude?db=two", cookies=admin_cookies(ds))).status_code == 200
