@@ -13,7 +13,7 @@ import weakref
 
 from datasette import hookimpl
 
-from . import cells, resources
+from . import cells, permissions, resources
 
 QUERY_SOURCE = "datasette-claude"
 _recognised: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -155,7 +155,12 @@ def register_routes():
 
 
 @hookimpl
-def menu_links(datasette):
-    if _known(datasette):
-        return [{"href": datasette.urls.path("/-/claude"), "label": "Agent overview"}]
-    return []
+def menu_links(datasette, actor):
+    async def inner():
+        # only for whom the overview opens: one of our databases they may see and run SQL on
+        for name in _known(datasette):
+            if await permissions.allowed(datasette, actor, name, execute_sql=True):
+                return [{"href": datasette.urls.path("/-/claude"), "label": "Agent overview"}]
+        return []
+
+    return inner

@@ -77,3 +77,25 @@ async def test_overview_is_forbidden_when_no_database_may_be_seen(fixture_db, tm
     ds = serve(paths, {"databases": {"one": {"allow": ADMIN}, "two": {"allow": ADMIN}}})
     assert (await ds.client.get("/-/claude")).status_code == 403
     assert (await ds.client.get("/-/claude?db=two", cookies=admin_cookies(ds))).status_code == 200
+
+
+MENU_LINK = '<a href="/-/claude">Agent overview</a>'
+
+
+@pytest.mark.parametrize("denied", DENYING)
+async def test_menu_link_shows_only_to_whom_may_open_the_page(fixture_db, denied):
+    ds = serve([fixture_db], DENYING[denied])
+    # the instance-denied visitor sees only the forbidden page, which has the menu too
+    anonymous = await ds.client.get("/" if denied != "instance" else "/-/claude")
+    assert anonymous.status_code == (200 if denied != "instance" else 403)
+    assert "Agent overview" not in anonymous.text
+    admin = await ds.client.get("/", cookies=admin_cookies(ds))
+    assert MENU_LINK in admin.text
+
+
+async def test_menu_link_shows_when_one_of_several_databases_may_be_seen(fixture_db, tmp_path):
+    paths = _copies(fixture_db, tmp_path, "secret", "work")
+    ds = serve(paths, {"databases": {"secret": {"allow": ADMIN}}})
+    assert MENU_LINK in (await ds.client.get("/")).text
+    ds = serve(paths, {"databases": {"secret": {"allow": ADMIN}, "work": {"allow": ADMIN}}})
+    assert "Agent overview" not in (await ds.client.get("/")).text
