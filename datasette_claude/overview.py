@@ -7,15 +7,21 @@ at the latest recorded activity, and links every chart to the canned query it ca
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
-from datasette.utils.asgi import Response
+from datasette.utils.asgi import BadRequest, Response
 
 from . import charts, permissions, resources
 
 PANELS = ("daily_usage", "tool_error_rates", "hot_files", "compaction_frequency", "project_usage")
 LATEST_ACTIVITY_SQL = "select max(timestamp) from api_requests"  # served by its index
+MAX_DAYS = 3660  # ten years of days
+# SQLite refuses LIKE patterns over 50,000 bytes; a project path filter is never near this
+MAX_PROJECT = 1000
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DAYS = re.compile(r"[0-9]{1,4}")
 
 
 async def overview(datasette, request):
@@ -25,22 +31,30 @@ async def overview(datasette, request):
     if not names:
         await permissions.ensure_allowed(datasette, request)
         return Response.html("<p>No database written by claude-ingest is being served.</p>", status=404)
+    wanted = request.args.get("db")
+    if wanted and wanted not in names:
+        raise BadRequest("db: no database written by claude-ingest is served under that name")
     # the picker offers, and the page opens by default, only what this actor may see
     offered = [n for n in names if await permissions.allowed(datasette, request.actor, n, execute_sql=True)]
-    name = request.args.get("db") if request.args.get("db") in names else (offered or names)[0]
+    name = wanted or (offered or names)[0]
     await permissions.ensure_allowed(datasette, request, name, execute_sql=True)
     db = datasette.get_database(name)
-    try:
-        days = max(1, min(int(request.args.get("days") or 30), 3660))
-    except ValueError:
-        days = 30
-    latest = (await db.execute(LATEST_ACTIVITY_SQL)).first()[0]
-    end = request.args.get("end") or (latest[:10] if latest else date.today().isoformat())
-    try:
-        start = request.args.get("start") or (date.fromisoformat(end) - timedelta(days=days - 1)).isoformat()
-    except ValueError:
-        start, end = "", ""
-    params = {"start": start, "end": end, "project": request.args.get("project") or "", "min_calls": ""}
+    days = _days(request.args.get("days"))
+    start, end = _day(request.args.get("start"), "start"), _day(request.args.get("end"), "end")
+    project = request.args.get("project") or ""
+    if len(project) > MAX_PROJECT:
+        raise BadRequest(f"project is too long: at most {MAX_PROJECT:,} characters")
+    if not end:  # the latest recorded activity's day; today when there is none
+        latest = (await db.execute(LATEST_ACTIVITY_SQL)).first()[0]
+        end = _iso_day(latest[:10] if isinstance(latest, str) else None) or date.today().isoformat()
+    if not start:
+        try:
+            start = (date.fromisoformat(end) - timedelta(days=days - 1)).isoformat()
+        except OverflowError:
+            raise BadRequest(f"the {days} days up to {end} would begin before 0001-01-01") from None
+    if start > end:  # both YYYY-MM-DD, so text order is date order
+        raise BadRequest("start is after end")
+    params = {"start": start, "end": end, "project": project, "min_calls": ""}
     queries = resources.canned_queries()
 
     async def run(key):
@@ -100,3 +114,31 @@ async def overview(datasette, request):
                "figures": figures, "panels": panels, "unpriced": unpriced, "queries": more,
                "project": params["project"]}
     return Response.html(await datasette.render_template("claude_overview.html", context, request=request))
+
+
+def _days(value: str | None) -> int:
+    if not value:
+        return 30
+    # digits only: int() would also take "+5", "1_0", " 5" and other scripts' digits
+    if not DAYS.fullmatch(value) or not 1 <= int(value) <= MAX_DAYS:
+        raise BadRequest(f"days must be a whole number from 1 to {MAX_DAYS}")
+    return int(value)
+
+
+def _day(value: str | None, name: str) -> str:
+    """The ``start`` or ``end`` parameter as a YYYY-MM-DD day, or "" when not given."""
+    if not value:
+        return ""
+    day = _iso_day(value)
+    if day is None:
+        raise BadRequest(f"{name} must be a date as YYYY-MM-DD")
+    return day
+
+
+def _iso_day(text) -> str | None:
+    if isinstance(text, str) and ISO_DAY.fullmatch(text):
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:  # 2026-02-30
+            return None
+    return None
