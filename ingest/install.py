@@ -7,13 +7,16 @@ the handlers that call ``claude-ingest hook`` (or the post-commit block between 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,16 +129,55 @@ def read_settings(path: Path) -> dict:
 
 
 def write_settings(path: Path, settings: dict) -> Path | None:
-    """Write ``settings``, keeping a timestamped backup of the previous file. Returns the backup."""
+    """Write ``settings``, keeping a timestamped backup of the previous file. Returns the backup.
+
+    settings.json may hold ``env.ANTHROPIC_API_KEY``: the file keeps its mode and owner, a new one
+    is 0600, and the backup gets the original's mode and owner."""
     backup = None
-    if path.exists():
+    like = os.stat(path) if path.exists() else None
+    if like is not None:
         backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.copy2(path, backup)
+        _write_copy(backup, path.read_bytes(), like)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    _write_atomic(path, (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode(), like)
     return backup
+
+
+def _take_mode(fd: int, like: os.stat_result | None) -> None:
+    """Give a new file the mode and owner of the file it stands for (``like``), else 0600. Set before
+    anything is written, so the content never sits in a file wider than the original."""
+    if like is None:
+        os.fchmod(fd, 0o600)
+        return
+    try:
+        os.fchown(fd, like.st_uid, like.st_gid)
+    except OSError:  # only root may give a file away: then it stays ours
+        pass
+    os.fchmod(fd, stat.S_IMODE(like.st_mode))  # after chown, which may clear set-id bits
+
+
+def _write_atomic(target: Path, data: bytes, like: os.stat_result | None) -> None:
+    """Replace ``target`` with ``data`` in one rename: readers see the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _take_mode(f.fileno(), like)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _write_copy(dest: Path, data: bytes, like: os.stat_result) -> None:
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        _take_mode(f.fileno(), like)
+        f.write(data)
+    os.utime(dest, ns=(like.st_atime_ns, like.st_mtime_ns))  # as shutil.copy2 kept them
 
 
 # -- git -------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """install-hooks / uninstall-hooks on a real settings.json, and git-commit in a real repository."""
 
 import json
+import os
+import stat
 import subprocess
 
 from conftest import claude_ingest, rows
@@ -137,3 +139,40 @@ def test_a_relative_db_is_installed_as_an_absolute_path(tmp_path):
     assert r.returncode == 0, r.stderr
     (command,) = [h["command"] for g in json.loads(settings.read_text())["hooks"]["Stop"] for h in g["hooks"]]
     assert command.endswith(f"--db {tmp_path / 'rel' / 'claude.db'}")
+
+
+# -- leaving files as they were found -------------------------------------------------------------
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_settings_keep_their_mode_and_owner_and_a_new_one_is_private(tmp_path):
+    # settings.json may hold env.ANTHROPIC_API_KEY: a 0600 file must not come back 0644
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({**EXISTING, "env": {"ANTHROPIC_API_KEY": "sk-ant-api03-test"}}))
+    settings.chmod(0o600)
+    if os.geteuid() == 0:  # root can show the owner is kept too
+        os.chown(settings, 4242, 4343)
+    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert mode(settings) == 0o600
+    (backup,) = tmp_path.glob("settings.json.bak-*")
+    assert mode(backup) == 0o600
+    if os.geteuid() == 0:
+        assert (os.stat(settings).st_uid, os.stat(settings).st_gid) == (4242, 4343)
+        assert (os.stat(backup).st_uid, os.stat(backup).st_gid) == (4242, 4343)
+    assert claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    assert mode(settings) == 0o600 and all(mode(b) == 0o600 for b in tmp_path.glob("settings.json.bak-*"))
+
+    # a mode the user chose is kept, not narrowed either
+    shared = tmp_path / "shared.json"
+    shared.write_text("{}")
+    shared.chmod(0o640)
+    claude_ingest("install-hooks", "--settings", shared, env=env_for(tmp_path))
+    assert mode(shared) == 0o640
+
+    # one we create is 0600 whatever the umask
+    fresh = tmp_path / "new" / "settings.json"
+    assert claude_ingest("install-hooks", "--settings", fresh, env=env_for(tmp_path)).returncode == 0
+    assert mode(fresh) == 0o600
+    assert [p.name for p in fresh.parent.iterdir()] == ["settings.json"]  # no temp file left behind
