@@ -132,14 +132,17 @@ def write_settings(path: Path, settings: dict) -> Path | None:
     """Write ``settings``, keeping a timestamped backup of the previous file. Returns the backup.
 
     settings.json may hold ``env.ANTHROPIC_API_KEY``: the file keeps its mode and owner, a new one
-    is 0600, and the backup gets the original's mode and owner."""
+    is 0600, and the backup gets the original's mode and owner. A symlinked settings.json (a dotfiles
+    checkout) stays a link: its target is replaced, and the backup goes beside the link, not into
+    the dotfiles."""
+    target = Path(os.path.realpath(path))
     backup = None
-    like = os.stat(path) if path.exists() else None
+    like = os.stat(target) if target.exists() else None
     if like is not None:
         backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        _write_copy(backup, path.read_bytes(), like)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode(), like)
+        _write_copy(backup, target.read_bytes(), like)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(target, (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode(), like)
     return backup
 
 

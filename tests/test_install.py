@@ -176,3 +176,30 @@ def test_settings_keep_their_mode_and_owner_and_a_new_one_is_private(tmp_path):
     assert claude_ingest("install-hooks", "--settings", fresh, env=env_for(tmp_path)).returncode == 0
     assert mode(fresh) == 0o600
     assert [p.name for p in fresh.parent.iterdir()] == ["settings.json"]  # no temp file left behind
+
+
+def test_a_symlinked_settings_file_stays_a_link_and_its_target_is_written(tmp_path):
+    dotfiles = tmp_path / "dotfiles" / "claude"
+    dotfiles.mkdir(parents=True)
+    real = dotfiles / "settings.json"
+    real.write_text(json.dumps(EXISTING, indent=2))
+    real.chmod(0o600)
+    home_claude = tmp_path / "home" / ".claude"
+    home_claude.mkdir(parents=True)
+    link = home_claude / "settings.json"
+    link.symlink_to("../../dotfiles/claude/settings.json")  # relative, as dotfile managers make them
+    r = claude_ingest("install-hooks", "--settings", link, env=env_for(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == "../../dotfiles/claude/settings.json"
+    assert set(json.loads(real.read_text())["hooks"]) >= set(HOOK_EVENTS) and mode(real) == 0o600
+    # nothing but the file in the dotfiles directory (no temp file; the backup is beside the link)
+    assert list(dotfiles.iterdir()) == [real]
+    (backup,) = home_claude.glob("settings.json.bak-*")
+    assert not backup.is_symlink() and json.loads(backup.read_text()) == EXISTING and mode(backup) == 0o600
+
+    assert claude_ingest("uninstall-hooks", "--settings", link, env=env_for(tmp_path)).returncode == 0
+    assert link.is_symlink() and json.loads(real.read_text()) == EXISTING and list(dotfiles.iterdir()) == [real]
+
+    # the default user settings through a link too
+    assert claude_ingest("install-hooks", env=env_for(tmp_path)).returncode == 0
+    assert link.is_symlink() and "hooks" in json.loads(real.read_text())
