@@ -8,6 +8,7 @@ the handlers that call ``claude-ingest hook`` (or the post-commit block between 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -139,8 +140,7 @@ def write_settings(path: Path, settings: dict) -> Path | None:
     backup = None
     like = os.stat(target) if target.exists() else None
     if like is not None:
-        backup = path.with_name(f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}")
-        _write_copy(backup, target.read_bytes(), like)
+        backup = _write_backup(path, target.read_bytes(), like)
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(target, (json.dumps(settings, indent=2, ensure_ascii=False) + "\n").encode(), like)
     return backup
@@ -175,12 +175,26 @@ def _write_atomic(target: Path, data: bytes, like: os.stat_result | None) -> Non
         raise
 
 
-def _write_copy(dest: Path, data: bytes, like: os.stat_result) -> None:
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        _take_mode(f.fileno(), like)
-        f.write(data)
-    os.utime(dest, ns=(like.st_atime_ns, like.st_mtime_ns))  # as shutil.copy2 kept them
+def _write_backup(path: Path, data: bytes, like: os.stat_result) -> Path:
+    """A new ``<name>.bak-<time>[-N]`` beside ``path``. Created exclusively: an install and an
+    uninstall within one second used to share a name, and the pre-install backup was lost."""
+    stamp = f"{path.name}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in itertools.count():
+        backup = path.with_name(stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            fd = os.open(backup, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never through a link
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                _take_mode(f.fileno(), like)
+                f.write(data)
+            os.utime(backup, ns=(like.st_atime_ns, like.st_mtime_ns))  # as shutil.copy2 kept them
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+            raise
+        return backup
 
 
 # -- git -------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 
 from conftest import claude_ingest, rows
 from ingest import hook as hook_module
@@ -203,3 +204,29 @@ def test_a_symlinked_settings_file_stays_a_link_and_its_target_is_written(tmp_pa
     # the default user settings through a link too
     assert claude_ingest("install-hooks", env=env_for(tmp_path)).returncode == 0
     assert link.is_symlink() and "hooks" in json.loads(real.read_text())
+
+
+def test_backups_never_overwrite_one_another(tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(EXISTING))
+    # install then uninstall within one second: two backups, the first still the pre-install file
+    claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    installed = settings.read_text()
+    claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    contents = sorted(b.read_text() for b in tmp_path.glob("settings.json.bak-*"))
+    assert len(contents) == 2 and sorted([json.dumps(EXISTING), installed]) == contents
+
+    # backups already there under every name this second (and the next 30) would give are left alone
+    other = tmp_path / "other"
+    other.mkdir()
+    settings = other / "settings.json"
+    settings.write_text(json.dumps(EXISTING))
+    now = time.time()
+    taken = {other / f"settings.json.bak-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now + s))}"
+             for s in range(31)}
+    for path in taken:
+        path.write_text("an older backup")
+    assert claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    assert all(p.read_text() == "an older backup" for p in taken)
+    (new,) = set(other.glob("settings.json.bak-*")) - taken
+    assert json.loads(new.read_text()) == EXISTING
