@@ -33,6 +33,7 @@ HOOK_EVENTS = (
 HOOK_TIMEOUT_S = 10  # the hook bounds itself at 5 s; Claude Code's default would be 600
 _OURS = re.compile(r"(claude-ingest['\"]?|-m ingest) hook(\s|$)")
 GIT_BEGIN, GIT_END = "# >>> claude-ingest git-commit >>>", "# <<< claude-ingest git-commit <<<"
+GIT_SHEBANG = "#!/bin/sh\n"  # what a post-commit we create starts with
 
 
 def executable() -> str:
@@ -214,12 +215,13 @@ def git_hook_block(db_path: Path | None) -> str:
 def install_git_hook(repo: Path, db_path: Path | None) -> tuple[Path, bool]:
     hook = git_hooks_dir(repo) / "post-commit"
     block = git_hook_block(db_path)
-    text = hook.read_text() if hook.exists() else "#!/bin/sh\n"
+    text = hook.read_text() if hook.exists() else GIT_SHEBANG
     if block in text:
         return hook, False
     text = _strip_git_block(text)
     hook.parent.mkdir(parents=True, exist_ok=True)
-    hook.write_text(text.rstrip("\n") + "\n" + block)
+    # Appended as is (no trailing newlines folded), so that uninstalling gives the file back exactly.
+    hook.write_text(text + ("" if text.endswith("\n") else "\n") + block)
     hook.chmod(0o755)
     return hook, True
 
@@ -232,7 +234,10 @@ def uninstall_git_hook(repo: Path) -> tuple[Path, bool]:
     stripped = _strip_git_block(text)
     if stripped == text:
         return hook, False
-    hook.write_text(stripped)
+    if stripped.strip() in ("", GIT_SHEBANG.strip()):
+        hook.unlink()  # install_git_hook created it: nothing of anyone else's is left in it
+    else:
+        hook.write_text(stripped)
     return hook, True
 
 

@@ -125,7 +125,7 @@ def test_git_post_commit_records_commit_with_active_session(tmp_path):
     # uninstall removes exactly our block
     r = claude_ingest("uninstall-hooks", "--settings", tmp_path / "s.json", "--git", repo, env=env)
     assert "post-commit: removed" in r.stdout
-    assert "claude-ingest" not in (repo / ".git" / "hooks" / "post-commit").read_text()
+    assert not (repo / ".git" / "hooks" / "post-commit").exists()  # it was ours alone
 
 
 def test_git_commit_outside_a_repository_never_fails(tmp_path):
@@ -230,3 +230,28 @@ def test_backups_never_overwrite_one_another(tmp_path):
     assert all(p.read_text() == "an older backup" for p in taken)
     (new,) = set(other.glob("settings.json.bak-*")) - taken
     assert json.loads(new.read_text()) == EXISTING
+
+
+def test_uninstall_git_removes_the_post_commit_it_created_and_restores_one_it_found(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    hooks = repo / ".git" / "hooks"
+    samples = sorted(p.name for p in hooks.iterdir())
+    env = env_for(tmp_path)
+    s = tmp_path / "s.json"
+    assert claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env).returncode == 0
+    assert (hooks / "post-commit").read_text().startswith("#!/bin/sh\n")
+    r = claude_ingest("uninstall-hooks", "--settings", s, "--git", repo, env=env)
+    assert r.returncode == 0 and "post-commit: removed" in r.stdout
+    assert not (hooks / "post-commit").exists()  # it held nothing but our block and its shebang
+    assert sorted(p.name for p in hooks.iterdir()) == samples
+
+    # a post-commit of the user's own comes back byte for byte, with its mode
+    mine = "#!/bin/sh\n# mine\necho committed >> .git/log\n\n"
+    (hooks / "post-commit").write_text(mine)
+    (hooks / "post-commit").chmod(0o755)
+    claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env)
+    assert (hooks / "post-commit").read_text().startswith(mine) and "claude-ingest" in (hooks / "post-commit").read_text()
+    claude_ingest("uninstall-hooks", "--settings", s, "--git", repo, env=env)
+    assert (hooks / "post-commit").read_text() == mine and mode(hooks / "post-commit") == 0o755
