@@ -215,14 +215,18 @@ def git_hook_block(db_path: Path | None) -> str:
 def install_git_hook(repo: Path, db_path: Path | None) -> tuple[Path, bool]:
     hook = git_hooks_dir(repo) / "post-commit"
     block = git_hook_block(db_path)
-    text = hook.read_text() if hook.exists() else GIT_SHEBANG
+    found = hook.exists()
+    text = hook.read_text() if found else GIT_SHEBANG
     if block in text:
         return hook, False
     text = _strip_git_block(text)
     hook.parent.mkdir(parents=True, exist_ok=True)
     # Appended as is (no trailing newlines folded), so that uninstalling gives the file back exactly.
     hook.write_text(text + ("" if text.endswith("\n") else "\n") + block)
-    hook.chmod(0o755)
+    # git runs only an executable hook: add x where the file is readable, and widen nothing else
+    # (a 0700 hook stays 0700).
+    old = stat.S_IMODE(hook.stat().st_mode) if found else 0o644
+    hook.chmod(old | (old & 0o444) >> 2)
     return hook, True
 
 

@@ -255,3 +255,20 @@ def test_uninstall_git_removes_the_post_commit_it_created_and_restores_one_it_fo
     assert (hooks / "post-commit").read_text().startswith(mine) and "claude-ingest" in (hooks / "post-commit").read_text()
     claude_ingest("uninstall-hooks", "--settings", s, "--git", repo, env=env)
     assert (hooks / "post-commit").read_text() == mine and mode(hooks / "post-commit") == 0o755
+
+
+def test_install_git_does_not_widen_a_post_commit_it_found(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    hook = repo / ".git" / "hooks" / "post-commit"
+    hook.write_text("#!/bin/sh\necho private\n")
+    hook.chmod(0o700)
+    s = tmp_path / "s.json"
+    assert claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env_for(tmp_path)).returncode == 0
+    assert mode(hook) == 0o700 and "claude-ingest" in hook.read_text()
+    created = tmp_path / "other"
+    created.mkdir()
+    git(created, "init", "-q")
+    claude_ingest("install-hooks", "--settings", s, "--git", created, env=env_for(tmp_path))
+    assert mode(created / ".git" / "hooks" / "post-commit") == 0o755  # one we create: as git's samples are
