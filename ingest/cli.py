@@ -107,41 +107,48 @@ def hook(db_path):
 
 @cli.command("install-hooks")
 @db_option
+@click.option("--claude", is_flag=True,
+              help="Claude Code's hooks in settings.json (the default when --opencode is not given); "
+                   "with --opencode, both.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
               help="settings.json to edit (default: user scope, $CLAUDE_CONFIG_DIR or ~/.claude).")
-@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
+@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead "
+              "(and .opencode/plugins/ for --opencode).")
 @click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
               flag_value=".", default=None, help="Also install the post-commit hook in this repository.")
 @click.option("--opencode", is_flag=True,
-              help="Also put the OpenCode plugin in place (~/.config/opencode/plugins/, or with --project "
-                   "the project's .opencode/plugins/).")
+              help="The OpenCode plugin (~/.config/opencode/plugins/, or with --project the project's "
+                   ".opencode/plugins/) instead of Claude Code's hooks; with --claude, both.")
 @click.pass_context
-def install_hooks(ctx, db_path, settings_file, project, git_repo, opencode):
+def install_hooks(ctx, db_path, claude, settings_file, project, git_repo, opencode):
     """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
 
     Keeps every other hook and setting, writes a backup first, and changes nothing when already
-    installed. The hooks call this claude-ingest by its absolute path.
+    installed. The hooks call this claude-ingest by its absolute path. --opencode puts the OpenCode
+    plugin in place instead (--claude --opencode: both); --git adds the post-commit hook to either.
 
     \b
     Examples:
         claude-ingest install-hooks
         claude-ingest install-hooks --project --git .
         claude-ingest install-hooks --opencode
+        claude-ingest install-hooks --claude --opencode
     """
     from . import install
 
     db = _explicit_db(ctx, db_path)
-    path = install.settings_path(project=project, settings=settings_file)
-    try:
-        settings, added = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
-    except install.SettingsError as e:
-        raise click.ClickException(str(e))
-    if added:
-        backup = install.write_settings(path, settings)
-        click.echo(f"{path}: added claude-ingest hook for {len(added)} events ({', '.join(added)})"
-                   + (f"; backup at {backup}" if backup else ""))
-    else:
-        click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
+    if claude or not opencode:
+        path = install.settings_path(project=project, settings=settings_file)
+        try:
+            settings, added = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
+        except install.SettingsError as e:
+            raise click.ClickException(str(e))
+        if added:
+            backup = install.write_settings(path, settings)
+            click.echo(f"{path}: added claude-ingest hook for {len(added)} events ({', '.join(added)})"
+                       + (f"; backup at {backup}" if backup else ""))
+        else:
+            click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
     if git_repo is not None:
         try:
             hook_file, changed = install.install_git_hook(git_repo.resolve(), db)
@@ -154,25 +161,35 @@ def install_hooks(ctx, db_path, settings_file, project, git_repo, opencode):
 
 
 @cli.command("uninstall-hooks")
+@click.option("--claude", is_flag=True,
+              help="Claude Code's hooks in settings.json (the default when --opencode is not given); "
+                   "with --opencode, both.")
 @click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead.")
+@click.option("--project", is_flag=True, help="This project's .claude/settings.local.json instead "
+              "(and .opencode/plugins/ for --opencode).")
 @click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
               flag_value=".", default=None, help="Also remove the post-commit hook from this repository.")
-@click.option("--opencode", is_flag=True, help="Also remove the OpenCode plugin install-hooks put in place.")
-def uninstall_hooks(settings_file, project, git_repo, opencode):
-    """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin)."""
+@click.option("--opencode", is_flag=True,
+              help="The OpenCode plugin install-hooks put in place instead of Claude Code's hooks; "
+                   "with --claude, both.")
+def uninstall_hooks(claude, settings_file, project, git_repo, opencode):
+    """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin).
+
+    Claude Code's handlers by default; --opencode the OpenCode plugin instead (--claude --opencode:
+    both); --git also the post-commit block."""
     from . import install
 
-    path = install.settings_path(project=project, settings=settings_file)
-    try:
-        settings, removed = install.remove_hooks(install.read_settings(path))
-    except install.SettingsError as e:
-        raise click.ClickException(str(e))
-    if removed:
-        backup = install.write_settings(path, settings)
-        click.echo(f"{path}: removed claude-ingest hook from {len(removed)} events; backup at {backup}")
-    else:
-        click.echo(f"{path}: no claude-ingest hook to remove")
+    if claude or not opencode:
+        path = install.settings_path(project=project, settings=settings_file)
+        try:
+            settings, removed = install.remove_hooks(install.read_settings(path))
+        except install.SettingsError as e:
+            raise click.ClickException(str(e))
+        if removed:
+            backup = install.write_settings(path, settings)
+            click.echo(f"{path}: removed claude-ingest hook from {len(removed)} events; backup at {backup}")
+        else:
+            click.echo(f"{path}: no claude-ingest hook to remove")
     if git_repo is not None:
         try:
             hook_file, changed = install.uninstall_git_hook(git_repo.resolve())

@@ -272,3 +272,34 @@ def test_install_git_does_not_widen_a_post_commit_it_found(tmp_path):
     git(created, "init", "-q")
     claude_ingest("install-hooks", "--settings", s, "--git", created, env=env_for(tmp_path))
     assert mode(created / ".git" / "hooks" / "post-commit") == 0o755  # one we create: as git's samples are
+
+
+def test_opencode_alone_installs_only_the_opencode_plugin(tmp_path):
+    env = {**env_for(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    settings = tmp_path / "home" / ".claude" / "settings.json"
+    plugin = tmp_path / "config" / "opencode" / "plugins" / "claude-ingest.js"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    r = claude_ingest("install-hooks", "--opencode", "--git", repo, env=env)
+    assert r.returncode == 0, r.stderr
+    assert plugin.exists() and (repo / ".git" / "hooks" / "post-commit").exists()  # --git: also that
+    assert not settings.exists() and "settings.json" not in r.stdout
+    # plain install-hooks is Claude Code only; --claude --opencode is both in one call
+    plugin.unlink()
+    assert claude_ingest("install-hooks", env=env).returncode == 0
+    assert set(HOOK_EVENTS) <= set(json.loads(settings.read_text())["hooks"]) and not plugin.exists()
+    settings.unlink()
+    assert claude_ingest("install-hooks", "--claude", "--opencode", env=env).returncode == 0
+    assert settings.exists() and plugin.exists()
+    installed = settings.read_text()
+
+    # the same on the way out
+    r = claude_ingest("uninstall-hooks", "--opencode", env=env)
+    assert r.returncode == 0 and not plugin.exists() and settings.read_text() == installed
+    claude_ingest("install-hooks", "--opencode", env=env)
+    claude_ingest("uninstall-hooks", env=env)
+    assert plugin.exists() and "hooks" not in json.loads(settings.read_text())
+    claude_ingest("install-hooks", "--claude", "--opencode", env=env)
+    assert claude_ingest("uninstall-hooks", "--claude", "--opencode", env=env).returncode == 0
+    assert not plugin.exists() and "hooks" not in json.loads(settings.read_text())
