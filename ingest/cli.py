@@ -124,8 +124,10 @@ def install_hooks(ctx, db_path, claude, settings_file, project, git_repo, openco
     """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
 
     Keeps every other hook and setting, writes a backup first, and changes nothing when already
-    installed. The hooks call this claude-ingest by its absolute path. --opencode puts the OpenCode
-    plugin in place instead (--claude --opencode: both); --git adds the post-commit hook to either.
+    installed; an older install is updated in place. The hooks call this claude-ingest by its
+    absolute path; tool events run async, so Claude Code does not wait for them (the table of
+    events is HANDLERS in ingest/install.py). --opencode puts the OpenCode plugin in place instead
+    (--claude --opencode: both); --git adds the post-commit hook to either.
 
     \b
     Examples:
@@ -140,13 +142,15 @@ def install_hooks(ctx, db_path, claude, settings_file, project, git_repo, openco
     if claude or not opencode:
         path = install.settings_path(project=project, settings=settings_file)
         try:
-            settings, added = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
+            settings, added, updated = install.add_hooks(install.read_settings(path),
+                                                         install.command_line("hook", db))
         except install.SettingsError as e:
             raise click.ClickException(str(e))
-        if added:
+        if added or updated:
             backup = install.write_settings(path, settings)
-            click.echo(f"{path}: added claude-ingest hook for {len(added)} events ({', '.join(added)})"
-                       + (f"; backup at {backup}" if backup else ""))
+            done = [f"{what} claude-ingest hook for {len(events)} events ({', '.join(events)})"
+                    for what, events in (("added", added), ("updated", updated)) if events]
+            click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
         else:
             click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
     if git_repo is not None:

@@ -2,7 +2,9 @@
 
 Every change is additive and reversible: other hooks and settings are kept as they were, a backup is
 written before a file changes, installing twice changes nothing, and uninstalling removes exactly
-the handlers that call ``claude-ingest hook`` (or the post-commit block between our markers).
+the handlers that call ``claude-ingest hook`` (or the post-commit block between our markers). Files
+keep their mode, owner and symlinks. Which handlers Claude Code waits for is decided per event in
+``HANDLERS``.
 """
 
 from __future__ import annotations
@@ -20,17 +22,58 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-# Every event of the 2026-08 reference except WorktreeCreate (its stdout is read as a path) and
-# MessageDisplay (fires on every streamed text delta; the transcript has the text).
-HOOK_EVENTS = (
-    "SessionStart", "SessionEnd", "UserPromptSubmit", "UserPromptExpansion", "PreToolUse",
-    "PostToolUse", "PostToolUseFailure", "PostToolBatch", "PermissionRequest", "PermissionDenied",
-    "Notification", "SubagentStart", "SubagentStop", "Stop", "StopFailure", "PreCompact", "PostCompact",
-    "TaskCreated", "TaskCompleted", "TeammateIdle", "InstructionsLoaded", "ConfigChange", "CwdChanged",
-    "FileChanged", "DirectoryAdded", "Elicitation", "ElicitationResult", "Setup", "WorktreeRemove",
-)
-HOOK_TIMEOUT_S = 10  # the hook bounds itself at 5 s; Claude Code's default would be 600
+
+class Handler(NamedTuple):
+    run_async: bool  # Claude Code's "async": it spawns the hook and does not wait for it
+    timeout: int  # seconds; the hook bounds itself at 5 s (hook.DEADLINE_S)
+    why: str
+
+
+# One handler per event, and whether Claude Code waits for it. Async costs the agent only the spawn,
+# but in `claude -p` a still-running async hook is killed at teardown. So an event is async only when
+# it fires mid-loop and the transcript holds what we take from it (backfill recovers a killed one);
+# it stays synchronous (SYNC: waited for) when it can end a run or its payload carries what only a
+# hook sees. Timeouts: 10 s, above the hook's own 5 s bound (Claude Code's default would be 600);
+# SessionEnd's hooks share a 1.5 s budget raised to the largest timeout: 3 s does not raise it to
+# 10 s, yet outlasts the hook's 2 s busy wait on a locked database (after which it spools).
+# Every event of the 2026-08 reference is here except WorktreeCreate (its stdout is read as a path)
+# and MessageDisplay (fires on every streamed text delta; the transcript has the text).
+ASYNC, SYNC = True, False
+HANDLERS: dict[str, Handler] = {
+    # event: Handler(ASYNC or SYNC, timeout in seconds, why)
+    "SessionStart":        Handler(SYNC,  10, "source, model and title are in no transcript line; once a session"),
+    "SessionEnd":          Handler(SYNC,  3,  "fires at teardown; reason is hook-only; 3 s: we never hold exit longer"),
+    "UserPromptSubmit":    Handler(ASYNC, 10, "the user line holds prompt, promptId and mode; starts a turn"),
+    "UserPromptExpansion": Handler(SYNC,  10, "expansion type, command source, MCP prompt are hook-only; rare"),
+    "PreToolUse":          Handler(ASYNC, 10, "every tool call; tool_use holds id, name, input; the tool runs next"),
+    "PostToolUse":         Handler(ASYNC, 10, "every tool call; tool_result holds output; the model's reply follows"),
+    "PostToolUseFailure":  Handler(ASYNC, 10, "as PostToolUse: the tool_result with is_error holds the error"),
+    "PostToolBatch":       Handler(ASYNC, 10, "after every parallel batch; each tool_result is in the transcript"),
+    "PermissionRequest":   Handler(SYNC,  10, "permission prompts are in no transcript; a person answers it anyway"),
+    "PermissionDenied":    Handler(SYNC,  10, "auto-mode denials and their reason are hook-only"),
+    "Notification":        Handler(SYNC,  10, "notification text and type are hook-only"),
+    "SubagentStart":       Handler(ASYNC, 10, "the subagent's transcript and .meta.json hold its id, type and start"),
+    "SubagentStop":        Handler(SYNC,  10, "background_tasks, session_crons hook-only; may end as -p tears down"),
+    "Stop":                Handler(SYNC,  10, "ends every -p run just before teardown; background_tasks hook-only"),
+    "StopFailure":         Handler(SYNC,  10, "ends a turn (often a -p run) on an API error, just before teardown"),
+    "PreCompact":          Handler(SYNC,  10, "custom_instructions are hook-only; compacting takes far longer"),
+    "PostCompact":         Handler(ASYNC, 10, "compact_boundary and the summary line hold it; mid-session"),
+    "TaskCreated":         Handler(ASYNC, 10, "mid-loop, beside the TaskCreate call the transcript holds"),
+    "TaskCompleted":       Handler(ASYNC, 10, "mid-loop, beside the TaskUpdate call the transcript holds"),
+    "TeammateIdle":        Handler(SYNC,  10, "a teammate going idle is hook-only"),
+    "InstructionsLoaded":  Handler(SYNC,  10, "which CLAUDE.md and rules files loaded, and why, is hook-only"),
+    "ConfigChange":        Handler(SYNC,  10, "settings changes are hook-only"),
+    "CwdChanged":          Handler(ASYNC, 10, "every transcript line carries cwd: the change shows there too"),
+    "FileChanged":         Handler(SYNC,  10, "watched-file changes are hook-only"),
+    "DirectoryAdded":      Handler(SYNC,  10, "/add-dir directories are hook-only"),
+    "Elicitation":         Handler(SYNC,  10, "MCP elicitation requests are hook-only; a person answers them"),
+    "ElicitationResult":   Handler(SYNC,  10, "the answer to an elicitation is hook-only"),
+    "Setup":               Handler(SYNC,  10, "--init-only exits right after it; its trigger is hook-only"),
+    "WorktreeRemove":      Handler(SYNC,  10, "worktree removal is hook-only and may come at session end"),
+}
+HOOK_EVENTS = tuple(HANDLERS)
 _OURS = re.compile(r"(claude-ingest['\"]?|-m ingest) hook(\s|$)")
 GIT_BEGIN, GIT_END = "# >>> claude-ingest git-commit >>>", "# <<< claude-ingest git-commit <<<"
 GIT_SHEBANG = "#!/bin/sh\n"  # what a post-commit we create starts with
@@ -64,25 +107,57 @@ def settings_path(*, project: bool = False, settings: Path | None = None) -> Pat
     return Path(base).expanduser() / "settings.json"
 
 
-def _is_ours(handler) -> bool:
+def is_ours(handler) -> bool:
+    """A handler that calls ``claude-ingest hook`` (any path, any --db)."""
     return isinstance(handler, dict) and isinstance(handler.get("command"), str) and bool(
         _OURS.search(handler["command"]))
 
 
-def add_hooks(settings: dict, command: str) -> tuple[dict, list[str]]:
-    """A copy of ``settings`` with one handler per event calling ``command``; and the events added."""
+_is_ours = is_ours  # the name ops.hooks_status and older callers use
+
+
+def handler(event: str, command: str) -> dict:
+    """The handler install-hooks writes for ``event`` (see HANDLERS)."""
+    spec = HANDLERS[event]
+    wanted = {"type": "command", "command": command, "timeout": spec.timeout}
+    return {**wanted, "async": True} if spec.run_async else wanted
+
+
+def _is_current(found: dict, wanted: dict) -> bool:
+    return (all(found.get(k) == wanted[k] for k in ("type", "command", "timeout"))
+            and found.get("async", False) is wanted.get("async", False))
+
+
+def add_hooks(settings: dict, command: str) -> tuple[dict, list[str], list[str]]:
+    """A copy of ``settings`` with one handler per event calling ``command``; the events whose handler
+    was added, and those whose handler of ours was brought up to date in place."""
     settings = json.loads(json.dumps(settings))
     hooks = settings.setdefault("hooks", {})
-    added = []
+    added, updated = [], []
     for event in HOOK_EVENTS:
+        wanted = handler(event, command)
         groups = hooks.setdefault(event, [])
-        mine = [h for g in groups if isinstance(g, dict) for h in g.get("hooks", []) if _is_ours(h)]
-        if any(h.get("command") == command for h in mine):
+        mine = [(g, i) for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+                for i, h in enumerate(g["hooks"]) if is_ours(h)]
+        if not mine:
+            groups.append({"hooks": [wanted]})
+            added.append(event)
             continue
-        _remove_ours(groups)  # an older install (another path or database) is replaced
-        groups.append({"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}]})
-        added.append(event)
-    return settings, added
+        (group, i), *extra = mine
+        current = group["hooks"][i]
+        if not extra and _is_current(current, wanted):
+            continue
+        # An older install (all synchronous, or another path or database): our first handler is
+        # updated where it is, keeping its group, its matcher and any key a user added; the rest go.
+        current.update(wanted)
+        if "async" not in wanted:
+            current.pop("async", None)
+        for g, j in reversed(extra):
+            del g["hooks"][j]
+        emptied = {id(g) for g, _ in extra if not g["hooks"]}
+        groups[:] = [g for g in groups if id(g) not in emptied]
+        updated.append(event)
+    return settings, added, updated
 
 
 def _remove_ours(groups: list) -> int:
@@ -90,7 +165,7 @@ def _remove_ours(groups: list) -> int:
     for group in list(groups):
         if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
             continue
-        keep = [h for h in group["hooks"] if not _is_ours(h)]
+        keep = [h for h in group["hooks"] if not is_ours(h)]
         removed += len(group["hooks"]) - len(keep)
         if keep:
             group["hooks"] = keep

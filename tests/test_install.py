@@ -8,7 +8,7 @@ import time
 
 from conftest import claude_ingest, rows
 from ingest import hook as hook_module
-from ingest.install import HOOK_EVENTS
+from ingest.install import HANDLERS, HOOK_EVENTS
 
 EXISTING = {
     "model": "opus",
@@ -41,7 +41,7 @@ def test_install_adds_one_handler_per_event_and_keeps_everything_else(tmp_path):
     for event in HOOK_EVENTS:
         ours = [h for g in data["hooks"][event] for h in g["hooks"] if h["command"].endswith(" hook")]
         assert len(ours) == 1, event
-        assert ours[0]["timeout"] == 10 and ours[0]["command"].startswith("/")
+        assert ours[0]["timeout"] == HANDLERS[event].timeout and ours[0]["command"].startswith("/")
     assert "WorktreeCreate" not in data["hooks"]  # its stdout is read as a path
     backups = list(tmp_path.glob("settings.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == EXISTING
@@ -252,7 +252,8 @@ def test_uninstall_git_removes_the_post_commit_it_created_and_restores_one_it_fo
     (hooks / "post-commit").write_text(mine)
     (hooks / "post-commit").chmod(0o755)
     claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env)
-    assert (hooks / "post-commit").read_text().startswith(mine) and "claude-ingest" in (hooks / "post-commit").read_text()
+    installed = (hooks / "post-commit").read_text()
+    assert installed.startswith(mine) and "claude-ingest" in installed
     claude_ingest("uninstall-hooks", "--settings", s, "--git", repo, env=env)
     assert (hooks / "post-commit").read_text() == mine and mode(hooks / "post-commit") == 0o755
 
@@ -303,3 +304,91 @@ def test_opencode_alone_installs_only_the_opencode_plugin(tmp_path):
     claude_ingest("install-hooks", "--claude", "--opencode", env=env)
     assert claude_ingest("uninstall-hooks", "--claude", "--opencode", env=env).returncode == 0
     assert not plugin.exists() and "hooks" not in json.loads(settings.read_text())
+
+
+# -- hooks that do not block the agent ------------------------------------------------------------
+def handlers(settings_file):
+    data = json.loads(settings_file.read_text())
+    return {event: [h for g in data["hooks"][event] for h in g["hooks"] if h["command"].endswith(" hook")]
+            for event in HOOK_EVENTS}
+
+
+def test_tool_events_run_async_and_teardown_events_stay_synchronous(tmp_path):
+    settings = tmp_path / "settings.json"
+    assert claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    ours = handlers(settings)
+    assert all(len(hs) == 1 for hs in ours.values())
+    ours = {event: hs[0] for event, hs in ours.items()}
+    # every tool call fired two synchronous Python starts; the transcript holds what they carry
+    for event in ("PreToolUse", "PostToolUse", "PostToolUseFailure", "PostToolBatch"):
+        assert ours[event]["async"] is True, event
+    # `claude -p` kills still-running async hooks at teardown; these end a run, or only a hook sees them
+    for event in ("SessionStart", "SessionEnd", "Stop", "StopFailure", "SubagentStop", "Setup",
+                  "PermissionRequest", "PermissionDenied", "Notification"):
+        assert "async" not in ours[event], event
+    # SessionEnd's 1.5 s budget rises to the largest timeout: ours is short, yet past the hook's busy wait
+    assert hook_module.BUSY_TIMEOUT_S < ours["SessionEnd"]["timeout"] <= 3
+    # the table in install.py is what was written, and says why for each event
+    assert set(HANDLERS) == set(HOOK_EVENTS)
+    for event, h in ours.items():
+        spec = HANDLERS[event]
+        assert (h.get("async", False), h["timeout"]) == (spec.run_async, spec.timeout) and spec.why, event
+
+
+def test_an_all_synchronous_install_is_upgraded_in_place_and_still_uninstalls_exactly(tmp_path):
+    from ingest import ops
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(EXISTING, indent=2))
+    claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    # what install-hooks wrote before handlers had "async" and a SessionEnd timeout of their own
+    old = json.loads(settings.read_text())
+    for groups in old["hooks"].values():
+        for g in groups:
+            for h in g["hooks"]:
+                if h["command"].endswith(" hook"):
+                    h.pop("async", None)
+                    h["timeout"] = 10
+    old["hooks"]["Stop"][-1]["hooks"][0]["statusMessage"] = "archiving"  # a key a user added to ours
+    settings.write_text(json.dumps(old, indent=2))
+    backups = set(tmp_path.glob("settings.json.bak-*"))
+
+    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert r.returncode == 0, r.stderr
+    upgraded = json.loads(settings.read_text())
+    changed = sorted(e for e in HOOK_EVENTS if upgraded["hooks"][e] != old["hooks"][e])
+    assert "added" not in r.stdout and f"updated claude-ingest hook for {len(changed)} events" in r.stdout
+    assert "PreToolUse" in changed and "PostToolUse" in changed and "SessionEnd" in changed and "Stop" not in changed
+    for event in HOOK_EVENTS:  # in place: same groups, same positions, the user's handlers untouched
+        assert len(upgraded["hooks"][event]) == len(old["hooks"][event]), event
+        for before, after in zip(old["hooks"][event], upgraded["hooks"][event]):
+            assert [h["command"] for h in before["hooks"]] == [h["command"] for h in after["hooks"]]
+    assert upgraded["hooks"]["PreToolUse"][0] == EXISTING["hooks"]["PreToolUse"][0]
+    assert upgraded["hooks"]["PreToolUse"][1]["hooks"][0]["async"] is True
+    assert upgraded["hooks"]["Stop"][-1]["hooks"][0]["statusMessage"] == "archiving"
+    assert len(set(tmp_path.glob("settings.json.bak-*")) - backups) == 1
+
+    # idempotent: a second install changes nothing, not even a backup
+    text = settings.read_text()
+    backups = set(tmp_path.glob("settings.json.bak-*"))
+    again = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert "already installed" in again.stdout and settings.read_text() == text
+    assert set(tmp_path.glob("settings.json.bak-*")) == backups
+
+    # status still reads it through install's helpers
+    hooks = ops.hooks_status(tmp_path / "c.db", settings=settings)["claude_code"]
+    assert (hooks["installed"], hooks["missing"]) == (len(HOOK_EVENTS), [])
+
+    old_other_db = json.loads(text)  # an install for another database is replaced, not doubled
+    for g in old_other_db["hooks"]["PostToolUse"]:
+        for h in g["hooks"]:
+            if h["command"].endswith(" hook"):
+                h["command"] += " --db /elsewhere.db"
+    old_other_db["hooks"]["PostToolUse"].append({"hooks": [dict(h)]})  # and a duplicate of ours
+    settings.write_text(json.dumps(old_other_db, indent=2))
+    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert "updated claude-ingest hook for 1 events (PostToolUse)" in r.stdout
+    assert json.loads(settings.read_text()) == json.loads(text)
+
+    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    assert gone.returncode == 0 and json.loads(settings.read_text()) == EXISTING
