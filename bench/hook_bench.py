@@ -7,9 +7,20 @@ Its floor is measured in the same run, interleaved call by call so both see the 
 
 Prints p50 and p95 of both and their ratios. Target: hook p50 at most 2x the floor's p50.
 
+Then what one tool call waits for with the hook settings `install-hooks` writes, against the old
+all-synchronous ones, in the same run: the bench runs `claude-ingest install-hooks --settings` into
+bench/out/, and for each tool call plays Claude Code on that file's PreToolUse and PostToolUse
+handlers. Each handler is started the way Claude Code starts a command hook (`sh -c COMMAND`, the
+payload on stdin); a synchronous one is waited for, an async one costs only its spawn and the write
+of its stdin. "Before" is the same file with every `"async"` removed, which is what install-hooks
+wrote until then. Between events the bench waits, untimed, for any async hook still running (the
+tool, then the model's next request, outlast a hook), and before and after alternate call by call.
+Prints the p50 and p95 of the wait per tool call (Pre + Post) and the before / after ratio.
+
 Run:
     python bench/hook_bench.py              # ~300 MB corpus backfilled into the database first (reused)
     python bench/hook_bench.py --mb 1000 --calls 500
+    python bench/hook_bench.py --mb 50 --calls 100 --tool-calls 100    # a quick one
 
 The corpus and database live under bench/out/ (gitignored); the corpus generator is the backfill
 bench's.
@@ -51,8 +62,8 @@ def database_with_corpus(mb: float) -> Path:
     return db
 
 
-def payloads(n: int):
-    session = f"bench-{int(time.time())}"
+def payloads(n: int, session: str | None = None):
+    session = session or f"bench-{int(time.time())}"
     for i in range(n):
         call = f"toolu_bench_{session}_{i // 3}"
         base = {"session_id": session, "transcript_path": "/tmp/x.jsonl", "cwd": "/work/project",
@@ -80,6 +91,71 @@ def timed(cmd: list[str], stdin: bytes) -> float:
     return elapsed
 
 
+def installed_settings(exe: str, db: Path) -> tuple[dict, dict]:
+    """The settings ``install-hooks`` writes today (run for real into bench/out/), and the same
+    with every handler synchronous: what it wrote before handlers had "async"."""
+    path = corpus_tools.OUT / "hook-bench-settings.json"
+    path.unlink(missing_ok=True)
+    subprocess.run([exe, "install-hooks", "--settings", str(path), "--db", str(db)], check=True,
+                   capture_output=True)
+    after = json.loads(path.read_text())
+    before = json.loads(path.read_text())
+    for groups in before["hooks"].values():
+        for group in groups:
+            for handler in group["hooks"]:
+                handler.pop("async", None)
+    return before, after
+
+
+def run_event(settings: dict, event: str, payload: bytes) -> float:
+    """Claude Code firing ``event``: every handler starts at once; the time until the agent may go
+    on, i.e. until each synchronous handler has exited and each async one has been handed its stdin.
+    Async hooks are then reaped, untimed, so that none overlaps the next measurement."""
+    handlers = [h for g in settings["hooks"].get(event, []) for h in g["hooks"] if h.get("type") == "command"]
+    started = time.perf_counter()
+    procs = [(subprocess.Popen(h["command"], shell=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE), h.get("async") is True) for h in handlers]
+    for proc, run_async in procs:
+        if run_async:  # small payloads fit the pipe: this does not wait for the hook to read
+            proc.stdin.write(payload)
+            proc.stdin.close()
+    outputs = {proc: proc.communicate(payload)[0] for proc, run_async in procs if not run_async}
+    waited = time.perf_counter() - started
+    for proc, run_async in procs:
+        if run_async:
+            with proc.stdout, proc.stderr:
+                outputs[proc] = proc.stdout.read()
+                proc.stderr.read()
+    for proc, _ in procs:
+        if proc.wait() != 0 or outputs[proc]:
+            raise SystemExit(f"{event} hook failed or printed: rc={proc.returncode} stdout={outputs[proc][:200]!r}")
+    return waited
+
+
+def tool_call_waits(exe: str, db: Path, calls: int) -> tuple[list[float], list[float]]:
+    """Per tool call, the wait for its PreToolUse and PostToolUse hooks: before, after."""
+    before, after = installed_settings(exe, db)
+    modes = [before, after]
+    waits: list[list[float]] = [[], []]
+    stamp = int(time.time())
+    calls_of = [[json.dumps(p).encode() for p in payloads(calls * 3, f"bench-tool-{m}-{stamp}")
+                 if p["hook_event_name"] != "UserPromptSubmit"] for m in (0, 1)]  # distinct: none a duplicate
+    for m in (0, 1):  # warm both
+        run_event(modes[m], "Stop", json.dumps({"session_id": f"warm-{m}", "hook_event_name": "Stop"}).encode())
+    for n in range(calls):
+        for m in ((0, 1) if n % 2 == 0 else (1, 0)):  # alternate which goes first
+            pre, post = calls_of[m][2 * n], calls_of[m][2 * n + 1]
+            waits[m].append(run_event(modes[m], "PreToolUse", pre) + run_event(modes[m], "PostToolUse", post))
+    conn = sqlite3.connect(db)
+    for m in (0, 1):  # an async hook not waited for still stored its event
+        stored = conn.execute("select count(*) from tool_calls where session_id = ? and started_at is not null "
+                              "and ended_at is not null", (f"bench-tool-{m}-{stamp}",)).fetchone()[0]
+        if stored != calls:
+            raise SystemExit(f"{('before', 'after')[m]}: {stored} of {calls} tool calls stored with both ends")
+    conn.close()
+    return waits[0], waits[1]
+
+
 def pct(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -89,6 +165,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=300, help="corpus size in the database (default 300)")
     parser.add_argument("--calls", type=int, default=300, help="hook calls to time (default 300)")
+    parser.add_argument("--tool-calls", type=int, default=100,
+                        help="tool calls to play through the installed settings, before and after (default 100)")
     args = parser.parse_args(argv)
     db = database_with_corpus(args.mb)
     exe = shutil.which("claude-ingest")
@@ -118,6 +196,14 @@ def main(argv=None) -> int:
     print(f"ratio  hook / floor:                     p50 {p50 / f50:6.2f}x     p95 {p95 / f95:6.2f}x")
     verdict = "PASS" if p50 / f50 <= TARGET_RATIO else "MISS"
     print(f"target p50 <= {TARGET_RATIO:g}x floor: {verdict}")
+
+    if args.tool_calls > 0:
+        before, after = tool_call_waits(exe, db, args.tool_calls)
+        b50, b95, a50, a95 = pct(before, 0.5), pct(before, 0.95), pct(after, 0.5), pct(after, 0.95)
+        print(f"\none tool call waits for (PreToolUse + PostToolUse handlers, {args.tool_calls} tool calls):")
+        print(f"before  all synchronous (install-hooks until now): p50 {ms(b50):6.1f} ms   p95 {ms(b95):6.1f} ms")
+        print(f"after   as install-hooks writes them (async):      p50 {ms(a50):6.1f} ms   p95 {ms(a95):6.1f} ms")
+        print(f"ratio   before / after:                            p50 {b50 / a50:6.1f}x     p95 {b95 / a95:6.1f}x")
     return 0
 
 
