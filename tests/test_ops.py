@@ -109,7 +109,7 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     run(tmp_path, "job", job, "--db", db)
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    run(tmp_path, "install-hooks", "--db", db, "--git", repo, "--opencode")
+    run(tmp_path, "install-hooks", "--db", db, "--git", repo, "--opencode", "--claude")
     # Spooled and waiting: a hook event beside the database, another in the state directory (the spot
     # beside the database blocked), an OpenCode event; and one for another database, not counted.
     env = env_with(tmp_path)
