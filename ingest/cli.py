@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
+from . import store as store_mod
 from .incremental import backfill as run_backfill
 from .incremental import claude_projects_dirs
 from .paths import DB_ENV, default_db_path, samples_dir
@@ -17,6 +19,11 @@ from .redact import NO_REDACT_ENV
 
 def db_option(command):
     """``--db PATH`` on every command; ``$CLAUDE_INGEST_DB`` sets it too."""
+
+    def remember(ctx, param, value):
+        ctx.meta["claude_ingest.db"] = value  # for the one-line error of a database that is not usable
+        return value
+
     return click.option(
         "--db",
         "db_path",
@@ -24,8 +31,29 @@ def db_option(command):
         envvar=DB_ENV,
         default=default_db_path,
         show_default="~/.claude/claude.db",
+        callback=remember,
         help=f"SQLite database to write (env {DB_ENV}).",
     )(command)
+
+
+class InputError(click.ClickException):
+    """Something the user gave cannot be used (a database that is not one, a FIFO given as a file):
+    one line on stderr, exit status 2 like click's own usage errors, never a traceback."""
+
+    exit_code = 2
+
+
+class Commands(click.Group):
+    """The command group: turns what a command could not use into one line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.Error as e:
+            raise InputError(store_mod.database_problem(ctx.meta.get("claude_ingest.db") or "the database", e)) from None
+        except OSError as e:
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise InputError(f"{where}{e.strerror or e}") from None
 
 
 def redaction_option(command):
@@ -42,7 +70,7 @@ def redaction_option(command):
                         help="Store secrets (API keys, tokens, passwords) unredacted. Off by default.")(command)
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(package_name="datasette-claude")
 def cli():
     """Ingest what AI coding agents did into one SQLite database, for `datasette`."""

@@ -82,26 +82,26 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
         try:
             tables = _tables(conn)
             version = conn.execute("pragma user_version").fetchone()[0]
-        except sqlite3.DatabaseError as e:
-            raise OpsError(f"{path} is not a SQLite database ({e})") from e
-        present = set(tables)
-        counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
-        newest = {name: (conn.execute(sql).fetchone()[0] if set(needs) <= present else None)
-                  for name, needs, sql in NEWEST}
-        newest.update(_newest_events(conn) if "hook_events" in present else
-                      {"hook_event": None, "opencode_event": None})
-        unpriced = {
-            table: dict(conn.execute(
-                f"select coalesce(model, '(none)'), count(*) from [{table}] where priced = 0 "
-                f"group by 1 order by 2 desc, 1").fetchall()) if table in present else {}
-            for table in ("api_requests", "jobs")
-        }
-        recent = []
-        if "ingest_runs" in present:
-            conn.row_factory = sqlite3.Row
-            recent = [dict(r) for r in conn.execute(
-                "select id, command, started_at, ended_at, seconds, files_read, files_skipped, lines, "
-                "bad_lines, status from ingest_runs order by started_at desc limit ?", (runs,))]
+            present = set(tables)
+            counts = {t: conn.execute(f"select count(*) from [{t}]").fetchone()[0] for t in tables}
+            newest = {name: (conn.execute(sql).fetchone()[0] if set(needs) <= present else None)
+                      for name, needs, sql in NEWEST}
+            newest.update(_newest_events(conn) if "hook_events" in present else
+                          {"hook_event": None, "opencode_event": None})
+            unpriced = {
+                table: dict(conn.execute(
+                    f"select coalesce(model, '(none)'), count(*) from [{table}] where priced = 0 "
+                    f"group by 1 order by 2 desc, 1").fetchall()) if table in present else {}
+                for table in ("api_requests", "jobs")
+            }
+            recent = []
+            if "ingest_runs" in present:
+                conn.row_factory = sqlite3.Row
+                recent = [dict(r) for r in conn.execute(
+                    "select id, command, started_at, ended_at, seconds, files_read, files_skipped, lines, "
+                    "bad_lines, status from ingest_runs order by started_at desc limit ?", (runs,))]
+        except sqlite3.DatabaseError as e:  # not a database, truncated, corrupt
+            raise OpsError(store_mod.database_problem(path, e) + _spooled_note(path)) from e
     finally:
         conn.close()
     return {
@@ -115,6 +115,16 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
         "unpriced_models": unpriced,
         "ingest_runs": recent,
     }
+
+
+def _spooled_note(path: Path) -> str:
+    """What hooks could not store in an unusable database, and why: they spool until it is usable."""
+    spool = spool_backlog(path)
+    waiting = spool["hook"] + spool["opencode"]
+    if not waiting:
+        return ""
+    why = "; ".join(f"{reason} ({n:,})" for reason, n in sorted(spool["reasons"].items()))
+    return f"; {waiting:,} events from hooks are spooled for it, waiting (spooled because: {why})"
 
 
 def _newest_events(conn) -> dict:

@@ -36,6 +36,29 @@ def connect(path: str | os.PathLike, *, timeout: float = BUSY_TIMEOUT_S) -> sqli
     return conn
 
 
+# SQLite's words for what is wrong with a database file, in the user's words.
+_DATABASE_PROBLEMS = (
+    ("file is not a database", "is not a SQLite database"),
+    ("malformed", "is corrupt (SQLite: database disk image is malformed); `sqlite3 FILE .recover` may "
+                  "save what is in it"),
+    ("unable to open", "cannot be opened"),
+    ("readonly", "is read-only"),
+    ("read-only", "is read-only"),
+    ("disk is full", "cannot be written: the disk is full"),
+    ("locked", "is locked by another process; try again when it is done"),
+    ("disk i/o error", "cannot be read or written (disk I/O error)"),
+)
+
+
+def database_problem(path, error: sqlite3.Error) -> str:
+    """One line saying what is wrong with the database at ``path``, from SQLite's error."""
+    text = str(error)
+    for words, said in _DATABASE_PROBLEMS:
+        if words in text.lower():
+            return f"{path} {said.replace('FILE', str(path))}"
+    return f"{path}: {text}"
+
+
 def _merge_expression(table: schema.Table, column: str) -> str:
     new, old = f"excluded.[{column}]", f"[{table.name}].[{column}]"
     rule = table.rule(column)
@@ -84,7 +107,9 @@ def upsert_sql(table_name: str, columns: tuple[str, ...]) -> str:
 class Store:
     """Buffers records and writes them in batches; the caller owns transactions (``begin``/``commit``)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, batch_size: int = 5000, redact_secrets: bool | None = None):
+    def __init__(self, conn: sqlite3.Connection, *, batch_size: int | None = 5000, redact_secrets: bool | None = None):
+        """``batch_size``: rows buffered before they are sent (inside the caller's transaction);
+        None buffers until ``flush``/``commit``, for a caller that opens its transaction only then."""
         self.conn = conn
         self.batch_size = batch_size
         # Secrets are redacted before they are stored unless CLAUDE_INGEST_NO_REDACT=1 (--no-redact).
@@ -131,7 +156,7 @@ class Store:
         if session_id is not None:
             self.touched_sessions.add(session_id)
             self.touched_tables.add(table)
-        if self._buffered >= self.batch_size:
+        if self.batch_size is not None and self._buffered >= self.batch_size:
             self.flush()
 
     def write(self, records) -> None:
