@@ -10,7 +10,6 @@ resumes where the last commit left it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -28,11 +27,12 @@ try:  # 2.5x faster than the standard library on transcript lines: backfill is m
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it
     json_loads = json.loads
 
+from . import files
 from . import store as store_mod
 from .summary import rows_text, unpriced_text
 from .sources.transcripts import BadLine, FileContext, TranscriptParser
 
-HEAD_BYTES = 4096  # hashed to notice a file rewritten in place
+HEAD_BYTES = files.HEAD_BYTES
 COMMIT_EVERY_BYTES = 16 * 1024 * 1024  # bounds memory and the work a crash can lose
 EXCERPT_CHARS = 300
 CACHE_KIB = 64 * 1024
@@ -126,17 +126,10 @@ def _is_live_progress(raw: bytes) -> bool:
 
 
 def _read_meta(path: Path) -> dict | None:
-    sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
-    try:
-        meta = json.loads(sidecar.read_text())
-    except (OSError, ValueError):
-        return None
+    meta = files.read_json(path.with_name(path.name[: -len(".jsonl")] + ".meta.json"))
     return meta if isinstance(meta, dict) else None
 
 
-def _head_hash(f, length: int) -> str:
-    f.seek(0)
-    return hashlib.sha1(f.read(min(length, HEAD_BYTES))).hexdigest()
 
 
 class Backfill:
@@ -145,7 +138,9 @@ class Backfill:
     def __init__(self, conn, *, host: str | None = None, progress: Callable[[int], None] | None = None,
                  command: str = "backfill"):
         self.conn = conn
-        self.store = store_mod.Store(conn)
+        # Rows wait in memory until a commit: the write lock is held only while they are written,
+        # never while a file is read (a hook waits for that lock, then spools).
+        self.store = store_mod.Store(conn, batch_size=None)
         self.host = host or socket.gethostname()
         self.progress = progress
         self.command = command
@@ -192,7 +187,6 @@ class Backfill:
         """Read the files that :meth:`pending` picked; record the run; return its summary."""
         started = time.perf_counter()
         started_at = now_iso()
-        self.store.begin()
         try:
             for tf, st in todo:
                 self.ingest_file(tf, st)
@@ -209,7 +203,9 @@ class Backfill:
         """Derive, then commit what was read since the last commit, the files' offsets with it.
 
         One transaction spans files until COMMIT_EVERY_BYTES were read: a commit is a WAL
-        checkpoint's worth of work on a large database, too much to pay per small file."""
+        checkpoint's worth of work on a large database, too much to pay per small file. The
+        transaction is opened here, when the rows read so far are written, not before reading."""
+        self.store.begin()
         self.store.derive()
         self.store.commit()
         self._since_commit = 0
@@ -221,7 +217,6 @@ class Backfill:
             self.progress(nbytes)
         if self._since_commit >= COMMIT_EVERY_BYTES:
             self._commit()
-            self.store.begin()
 
     # ------------------------------------------------------------------------------------------
     def ingest_file(self, tf: TranscriptFile, st: os.stat_result | None) -> None:
@@ -234,13 +229,16 @@ class Backfill:
                           meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
         parser = TranscriptParser(ctx)
         try:
-            f = open(tf.path, "rb")
+            f, st = files.open_regular(tf.path)  # a FIFO is refused at once, never waited on
+        except files.NotRegularFile as e:
+            self._file_failed(path, f"not read: {e}")
+            return
         except OSError as e:
             self._file_failed(path, f"cannot open: {e.strerror or e}")
             return
         with f:
             offset, rereads = (known[2] or 0, known[4] or 0) if known else (0, 0)
-            if known and (st.st_size < offset or _head_hash(f, offset) != known[3]):
+            if known and (st.st_size < offset or files.head_hash(f, offset) != known[3]):
                 offset, rereads = 0, rereads + 1  # truncated or rewritten: read it all again
             f.seek(offset)
             self.summary.files_read += 1
@@ -250,20 +248,22 @@ class Backfill:
         path = str(tf.path)
         store, summary = self.store, self.summary
         lines = bad = read = 0
-        for raw in f:
-            if not raw.endswith(b"\n"):
+        for kind, line_offset, raw, size in files.lines(f, offset):
+            obj = None
+            if kind == files.PARTIAL:
                 # A last line without its newline is still being written, unless it is whole JSON.
                 try:
                     obj = json_loads(raw)
                 except ValueError:
                     break
-            else:
-                obj = None
-            size = len(raw)
-            line_offset = offset
-            offset += size
+            offset = line_offset + size
             read += size
-            if not raw.isspace():
+            if kind == files.TOO_LONG:
+                lines += 1
+                bad += 1
+                self._skip(path, line_offset, f"a line of {size:,} bytes, longer than any record "
+                                              f"({files.MAX_LINE_BYTES:,} bytes at most): not read", raw)
+            elif not raw.isspace():
                 lines += 1
                 if obj is None and _is_live_progress(raw):
                     continue
@@ -274,11 +274,7 @@ class Backfill:
                 except (ValueError, BadLine, RecursionError) as e:
                     records = None
                     bad += 1
-                    store.add("ingest_skips", {
-                        "path": path, "offset": line_offset, "run_id": summary.run_id,
-                        "reason": f"{type(e).__name__}: {e}"[:200],
-                        "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
-                    })
+                    self._skip(path, line_offset, f"{type(e).__name__}: {e}", raw)
                 if records:
                     store.write(records)
             if read >= COMMIT_EVERY_BYTES:  # a large file: record how far it was read, maybe commit
@@ -290,6 +286,12 @@ class Backfill:
         for model, keys in parser.unpriced.items():
             summary.unpriced[model] += len(keys)
 
+    def _skip(self, path: str, offset: int, reason: str, raw: bytes) -> None:
+        self.store.add("ingest_skips", {
+            "path": path, "offset": offset, "run_id": self.summary.run_id, "reason": reason[:200],
+            "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
+        })
+
     def _record_file(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
         """Write what the parser summarised and how far the file was read (committed with the rows)."""
         store, summary = self.store, self.summary
@@ -297,7 +299,7 @@ class Backfill:
         summary.bad_lines += bad
         store.write(parser.finish())
         pos = f.tell()
-        head = _head_hash(f, offset)
+        head = files.head_hash(f, offset)
         f.seek(pos)
         path = str(tf.path)
         known = self._known.get(path)

@@ -22,7 +22,8 @@ from pathlib import Path
 from . import schema
 from . import redact
 from . import store as store_mod
-from .incremental import EXCERPT_CHARS, _head_hash, now_iso
+from . import files
+from .incremental import EXCERPT_CHARS, now_iso
 from .sources.legacy_jsonl import HASH_COLUMN, BadLine, parse_line
 
 BATCH = 2000
@@ -80,60 +81,47 @@ def import_jsonl(db_path, file, table: str, *, pk: str | None = None) -> JsonlSu
         known = conn.execute("select size, mtime_ns, offset, head_hash, lines, bad_lines, rereads from ingest_files "
                              "where path = ?", (key,)).fetchone()
         st = path.stat()
-        if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+        if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:  # unchanged: not opened
             summary.unchanged = True
             summary.total_rows = db[table].count if db[table].exists() else 0
             return summary
-        store = store_mod.Store(conn)
-        with open(path, "rb") as f:
+        f, st = files.open_regular(path)  # a FIFO is refused at once, never waited on
+        with f:
+            store = store_mod.Store(conn, batch_size=None)
             offset, rereads = (known[2] or 0, known[6] or 0) if known else (0, 0)
-            if known and (st.st_size < offset or _head_hash(f, offset) != known[3]):
+            if known and (st.st_size < offset or files.head_hash(f, offset) != known[3]):
                 offset, rereads, summary.reread = 0, rereads + 1, True
-            f.seek(offset)
             before = db[table].count if db[table].exists() else 0
+            prior = (known[4] or 0, known[5] or 0) if known and not summary.reread else (0, 0)
             batch: list[dict] = []
-            store.begin()
-            try:
-                for raw in f:
-                    if not raw.endswith(b"\n"):
-                        try:  # a last line still being written, unless it is whole already
-                            json.loads(raw)
-                        except ValueError:
-                            break
-                    line_offset = offset
-                    offset += len(raw)
-                    summary.bytes_read += len(raw)
-                    if not raw.strip():
-                        continue
-                    summary.lines += 1
-                    try:
-                        batch.append(parse_line(raw, pk))
-                    except (ValueError, BadLine, UnicodeDecodeError, RecursionError) as e:
-                        summary.bad_lines += 1
-                        store.add("ingest_skips", {
-                            "path": key, "offset": line_offset, "run_id": f"jsonl:{table}",
-                            "reason": f"{type(e).__name__}: {e}"[:200],
-                            "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso()})
-                    if len(batch) >= BATCH:
-                        _write(db, table, key_column, batch, store)
-                        batch = []
-                if batch:
-                    _write(db, table, key_column, batch, store)
-                if not conn.in_transaction:  # sqlite-utils < 4 commits each chunk itself
-                    store.begin()
-                head = _head_hash(f, offset)
-                store.add("ingest_files", {
-                    "path": key, "kind": f"jsonl:{table}", "size": st.st_size if offset >= st.st_size else offset,
-                    "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="milliseconds")
-                    .replace("+00:00", "Z"),
-                    "mtime_ns": st.st_mtime_ns if offset >= st.st_size else None, "offset": offset, "head_hash": head,
-                    "lines": ((known[4] or 0) if known and not summary.reread else 0) + summary.lines,
-                    "bad_lines": ((known[5] or 0) if known and not summary.reread else 0) + summary.bad_lines,
-                    "rereads": rereads, "first_read_at": now_iso(), "last_read_at": now_iso()})
-                store.commit()
-            except BaseException:
-                store.rollback()
-                raise
+            # Lines are read with no transaction open; each batch is written in one, with how far the
+            # file was read, so a run cut short resumes after the last batch written.
+            for kind, line_offset, raw, size in files.lines(f, offset):
+                if kind == files.PARTIAL:
+                    try:  # a last line still being written, unless it is whole already
+                        json.loads(raw)
+                    except ValueError:
+                        break
+                offset = line_offset + size
+                summary.bytes_read += size
+                if kind != files.TOO_LONG and not raw.strip():
+                    continue
+                summary.lines += 1
+                try:
+                    if kind == files.TOO_LONG:
+                        raise BadLine(f"a line of {size:,} bytes, longer than any record "
+                                      f"({files.MAX_LINE_BYTES:,} bytes at most): not read")
+                    batch.append(parse_line(raw, pk))
+                except (ValueError, BadLine, UnicodeDecodeError, RecursionError) as e:
+                    summary.bad_lines += 1
+                    store.add("ingest_skips", {
+                        "path": key, "offset": line_offset, "run_id": f"jsonl:{table}",
+                        "reason": f"{type(e).__name__}: {e}"[:200],
+                        "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso()})
+                if len(batch) >= BATCH:
+                    _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary)
+                    batch = []
+            _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary)
         summary.total_rows = db[table].count if db[table].exists() else 0
         summary.new_rows = summary.total_rows - before
         summary.seconds = time.perf_counter() - started
@@ -148,6 +136,31 @@ def import_jsonl(db_path, file, table: str, *, pk: str | None = None) -> JsonlSu
         return summary
     finally:
         conn.close()
+
+
+def _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary) -> None:
+    """One transaction: the batch's rows, the skips recorded with them, and how far the file was read."""
+    pos = f.tell()
+    head = files.head_hash(f, offset)
+    f.seek(pos)
+    complete = offset >= st.st_size
+    store.begin()
+    try:
+        if batch:
+            _write(db, table, key_column, batch, store)
+        if not db.conn.in_transaction:  # sqlite-utils < 4 commits each chunk itself
+            store.begin()
+        store.add("ingest_files", {
+            "path": key, "kind": f"jsonl:{table}", "size": st.st_size if complete else offset,
+            "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "mtime_ns": st.st_mtime_ns if complete else None, "offset": offset, "head_hash": head,
+            "lines": prior[0] + summary.lines, "bad_lines": prior[1] + summary.bad_lines,
+            "rereads": rereads, "first_read_at": now_iso(), "last_read_at": now_iso()})
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
 
 
 def _write(db, table: str, key_column: str, batch: list[dict], store) -> None:

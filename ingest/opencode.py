@@ -35,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import files
 from . import hook as hook_mod
 from . import store as store_mod
 from .sources.hooks import content_id
@@ -81,10 +82,9 @@ class OpenCodeSummary:
 
 # -- reading the stores ------------------------------------------------------------------------------
 def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    """A JSON file of the store, or None: unreadable, invalid, too large, or not a regular file (a
+    FIFO or a device under the data directory is never opened for a blocking read)."""
+    return files.read_json(path)
 
 
 class SqliteSource:
