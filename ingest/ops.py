@@ -352,6 +352,10 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
             schema.refresh_rollups(conn, sessions="select session_id from temp.prune_sessions")
             rows = {t: conn.execute(f"delete from [{t}] where {schema.PRUNABLE[t]} < ?", (before,)).rowcount
                     for t in tables}
+            # from now on the days before this one are final (schema.PRUNED_BEFORE)
+            conn.execute("insert into prunes (before, pruned_at, rows_json) values (?, ?, ?) "
+                         "on conflict (before) do update set rows_json = excluded.rows_json",
+                         (before, _now(), json.dumps(rows)))
             result["fts_rebuilt"] = _check_fts(conn, _fts_tables(tables))
             conn.execute("commit")
         except BaseException:
@@ -375,6 +379,12 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
     result["size_after"] = _sizes(path)
     result["bytes_reclaimed"] = size_before["total_bytes"] - result["size_after"]["total_bytes"]
     return result
+
+
+def _now() -> str:
+    from .incremental import now_iso
+
+    return now_iso()
 
 
 def _rows_text(rows: dict) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -511,6 +511,13 @@ TABLES: dict[str, Table] = {
             },
             merge={"run_id": "first", "seen_at": "first"},
         ),
+        # Every ``claude-ingest prune``: the days before ``before`` are final from then on (ROLLUPS).
+        Table(
+            "prunes",
+            pk=("before",),
+            columns={"before": TEXT, "pruned_at": TEXT, "rows_json": TEXT},
+            merge={"pruned_at": "first"},
+        ),
         # Headless ``claude -p`` runs (``claude-ingest job``), FORMATS section 3. Counts are of what the
         # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
         Table(
@@ -787,15 +794,21 @@ select coalesce(date(timestamp), ''), session_id, file_path, count(*), sum(opera
 }
 
 
+# Days before the latest prune's cut-off are final: their rollups were complete when their detail
+# was deleted, and detail read again later for them (a rewritten transcript, a late subagent file)
+# is only part of what they counted, so recomputing them would lower kept totals.
+PRUNED_BEFORE = "(select coalesce(max(before), '') from prunes)"
+
+
 def _rollup_statements() -> tuple[tuple[frozenset, str], ...]:
     out = []
     for rollup, (detail, day, select) in ROLLUPS.items():
         columns = ", ".join(f"[{c}]" for c in TABLES[rollup].columns)
         out.append((frozenset({detail}), f"""
 delete from [{rollup}] where session_id = :session_id
-   and day >= (select min({day}) from [{detail}] where session_id = :session_id)"""))
+   and day >= max((select min({day}) from [{detail}] where session_id = :session_id), {PRUNED_BEFORE})"""))
         out.append((frozenset({detail}), f"insert or replace into [{rollup}] ({columns})"
-                    + select.format(where="and session_id = :session_id")))
+                    + select.format(where=f"and session_id = :session_id and {day} >= {PRUNED_BEFORE}")))
     return tuple(out)
 
 
@@ -844,8 +857,9 @@ delete from [{rollup}] where rowid in (
   select r.rowid from [{rollup}] r
     join (select session_id, min({day}) as first_day from [{detail}]
            where session_id is not null {only} group by session_id) f on f.session_id = r.session_id
-   where r.day >= f.first_day)""")
-        conn.execute(f"insert or replace into [{rollup}] ({columns})" + select.format(where=only))
+   where r.day >= max(f.first_day, {PRUNED_BEFORE}))""")
+        conn.execute(f"insert or replace into [{rollup}] ({columns})"
+                     + select.format(where=f"{only} and {day} >= {PRUNED_BEFORE}"))
 
 
 # Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and

@@ -498,3 +498,25 @@ def test_reprice_after_prune_keeps_the_pruned_days_rollup(tmp_path, projects):
     kept = rows(db, "select round(sum(cost_usd), 9) c from usage_daily where day = '2026-02-12'")[0]["c"]
     assert kept == round(rows(db, "select sum(cost_usd) c from api_requests where is_replay = 0")[0]["c"], 9)
     assert "(2 rows of pruned days keep their cost)" in ops.reprice_text(out)
+
+
+def test_a_transcript_read_again_after_a_prune_never_lowers_the_kept_totals(tmp_path, projects):
+    """Regression: after a prune, a rewritten main transcript was read again, and its session's
+    rollups were recomputed from what came back: only the main file's requests, not its subagents'
+    (244 requests, $12.7717 -> 241, $12.6559). The days before a prune are final."""
+    db = tmp_path / "claude.db"
+    backfill(db, [projects])
+    totals = "select sum(requests) n, round(sum(cost_usd), 9) c, sum(total_tokens) t from usage_daily"
+    kept = rows(db, totals)
+    ops.prune(db, "2026-02-13")
+    assert rows(db, totals) == kept
+    main = projects / "-Users-marot-spotter" / f"{FA81}.jsonl"
+    lines = main.read_bytes().split(b"\n", 1)
+    first = json.loads(lines[0])
+    main.write_bytes(json.dumps(first, separators=(", ", ": ")).encode() + b"\n" + lines[1])  # same line, new bytes
+    summary = backfill(db, [projects])
+    assert summary.files_read == 1 and rows(db, "select rereads from ingest_files where path = ?",
+                                            (str(main),)) == [{"rereads": 1}]
+    assert rows(db, totals) == kept
+    assert rows(db, "select before from prunes") == [{"before": "2026-02-13"}]
+
