@@ -233,6 +233,8 @@ TABLES: dict[str, Table] = {
                 # error_messages groups the failed calls' messages: index-only, over failures alone
                 "idx_tool_calls_failures": (
                     ("started_at", "tool_name", "session_id", "error_message"), "is_error = 1"),
+                # calls of hooks older than CC 2.0.43 (no tool_use_id), waiting for their transcript's
+                "idx_tool_calls_hook": (("session_id", "tool_name"), "tool_use_id like 'hook:%'"),
             },
         ),
         Table(
@@ -257,6 +259,7 @@ TABLES: dict[str, Table] = {
                 ("tool_use_id", "tool_calls", "tool_use_id"),
             ),
             indexes=(("file_path",), ("session_id",), ("timestamp",)),
+            partial_indexes={"idx_file_events_hook": (("session_id",), "tool_use_id like 'hook:%'")},
         ),
         Table(
             "compactions",
@@ -275,6 +278,7 @@ TABLES: dict[str, Table] = {
             merge={"session_id": "first", "agent_id": "first", "timestamp": "min"},
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id",), ("timestamp",)),
+            partial_indexes={"idx_compactions_hook": (("session_id", "timestamp"), "id like 'hook:%'")},
         ),
         Table(
             "subagents",
@@ -314,8 +318,11 @@ TABLES: dict[str, Table] = {
             merge={"uuid": "first", "session_id": "original", "timestamp": "min", "is_fork_copy": "min"},
             defaults={"is_fork_copy": 0},
             foreign_keys=(("session_id", "sessions", "id"),),
-            indexes=(("session_id",), ("timestamp",)),
+            # (session_id, timestamp): a hook's prompt finds the transcript's within two minutes by range
+            indexes=(("session_id", "timestamp"), ("timestamp",), ("uuid",)),
             fts=("text",),
+            # the hook-keyed prompts still waiting for their transcript line: a derivation reads only these
+            partial_indexes={"idx_prompts_hook": (("session_id", "timestamp"), "id like 'hook:%'")},
         ),
         Table(
             "errors",
@@ -686,6 +693,9 @@ delete from prompts
  where session_id = :session_id and id like 'hook:%'
    and exists (select 1 from prompts t
                where t.session_id = prompts.session_id and t.id not like 'hook:%' and t.text = prompts.text
+                 -- a range the (session_id, timestamp) index serves: linear, not a scan per prompt
+                 and t.timestamp between strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '-120 seconds')
+                                     and strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '+120 seconds')
                  and abs(julianday(t.timestamp) - julianday(prompts.timestamp)) * 86400 < 120)"""),
     # PreCompact and PostCompact carry no id the transcript shares: they are the compaction whose
     # compact_boundary lies within ten minutes (summarising takes a while); with no transcript, a

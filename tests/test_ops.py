@@ -520,3 +520,35 @@ def test_a_transcript_read_again_after_a_prune_never_lowers_the_kept_totals(tmp_
     assert rows(db, totals) == kept
     assert rows(db, "select before from prunes") == [{"before": "2026-02-13"}]
 
+
+def test_hook_prompts_meet_their_transcript_lines_in_linear_time(tmp_path):
+    """Prompts without promptId (CC < 2.1.196) were matched with no index: 8,000 prompts in one
+    session took 5.6 s, 18,835 took 98 s. At 20,000 the time is linear in the prompts."""
+    import time as clock
+
+    from ingest import store as store_module
+
+    def run(n):
+        db = tmp_path / f"p{n}.db"
+        conn = store_module.connect(db)
+        store = store_module.Store(conn)
+        store.begin()
+        start = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
+        for i in range(n):
+            ts = datetime.fromtimestamp(start + 3 * i, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            later = datetime.fromtimestamp(start + 3 * i + 1, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            store.add("prompts", {"id": f"u{i}", "uuid": f"u{i}", "session_id": "s", "timestamp": ts,
+                                  "text": f"prompt {i % 50}"})  # the same texts again and again, as people type
+            store.add("prompts", {"id": f"hook:{i}", "session_id": "s", "timestamp": later, "text": f"prompt {i % 50}"})
+        store.flush()
+        started = clock.perf_counter()
+        store.derive()
+        seconds = clock.perf_counter() - started
+        store.commit()
+        left = conn.execute("select count(*) from prompts where id like 'hook:%'").fetchone()[0]
+        conn.close()
+        assert left == 0
+        return seconds
+
+    small, large = min(run(5000) for _ in range(2)), run(20000)
+    assert large / max(small, 0.05) < 8, (small, large)  # linear: 4x; the quadratic match was 16x
