@@ -27,11 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+from . import redact
 from . import spool as spool_mod
 from . import store as store_mod
 from .paths import default_db_path
 from .sources import hooks as parser
-from .sources.common import cut_strings
 
 BUSY_TIMEOUT_S = 2.0  # then spool: a long backfill transaction must not stall the agent
 DEADLINE_S = 5  # the whole run; Claude Code's own timeout for the hook is set above this
@@ -186,7 +186,7 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         stored = raw.decode("utf-8", "replace")
     elif fields and not cut:
         try:
-            stored = json.dumps(cut_strings(fields, PAYLOAD_STRING_CHARS), ensure_ascii=False)
+            stored = store_mod.bounded_json(fields, PAYLOAD_STRING_CHARS, redact.enabled())  # redacted, then cut
         except (RecursionError, ValueError):  # nested too deep to walk
             pass
     if stored is None:

@@ -289,7 +289,7 @@ class Backfill:
     def _skip(self, path: str, offset: int, reason: str, raw: bytes) -> None:
         self.store.add("ingest_skips", {
             "path": path, "offset": offset, "run_id": self.summary.run_id, "reason": reason[:200],
-            "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso(),
+            "excerpt": raw[:EXCERPT_CHARS + 4096].decode("utf-8", "replace"), "seen_at": now_iso(),
         })
 
     def _record_file(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:

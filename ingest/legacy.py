@@ -117,7 +117,7 @@ def import_jsonl(db_path, file, table: str, *, pk: str | None = None) -> JsonlSu
                     store.add("ingest_skips", {
                         "path": key, "offset": line_offset, "run_id": f"jsonl:{table}",
                         "reason": f"{type(e).__name__}: {e}"[:200],
-                        "excerpt": raw[:EXCERPT_CHARS].decode("utf-8", "replace"), "seen_at": now_iso()})
+                        "excerpt": raw[:EXCERPT_CHARS + 4096].decode("utf-8", "replace"), "seen_at": now_iso()})
                 if len(batch) >= BATCH:
                     _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary)
                     batch = []

@@ -774,6 +774,19 @@ REDACTED: dict[str, dict[str, str]] = {
     "ingest_skips": {"excerpt": "text"},
 }
 
+# Columns kept to a length (their full size is kept beside them where it matters: output_size): the
+# store cuts them after redacting, never before, so a secret across the cut is never half-stored.
+# For "json" columns the bound is per string inside the JSON (long file bodies in a tool input).
+PREVIEW_CHARS = 2000
+INPUT_STRING_CHARS = 4000
+BOUNDED: dict[str, dict[str, int]] = {
+    "tool_calls": {"output_preview": PREVIEW_CHARS, "error_message": PREVIEW_CHARS, "input_json": INPUT_STRING_CHARS},
+    "permission_decisions": {"input_json": INPUT_STRING_CHARS},
+    "compactions": {"summary_preview": PREVIEW_CHARS},
+    "errors": {"message": 10 * PREVIEW_CHARS},
+    "ingest_skips": {"excerpt": 300},
+}
+
 # The rollups: each is one SELECT over a detail table, grouped by day (and session). For the sessions
 # an ingest touched, rows from the earliest day still present in the detail onwards are recomputed
 # (days already pruned from the detail keep their rollup); ensure() builds a new rollup in full.

@@ -12,6 +12,7 @@ Standard library only: the hook path uses this module too.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections import Counter, defaultdict
@@ -57,6 +58,82 @@ def database_problem(path, error: sqlite3.Error) -> str:
         if words in text.lower():
             return f"{path} {said.replace('FILE', str(path))}"
     return f"{path}: {text}"
+
+
+# Secrets are at most this long where a cut could meet one (a key block, a long JWT): text is
+# redacted up to the bound plus this much, then cut to the bound.
+REDACT_SLACK = 4096
+
+# table -> ((column, "text" | "json" | None, bound or None), ...): what add() does to a row's values
+_PREPARED = {
+    table: tuple((column, schema.REDACTED.get(table, {}).get(column), schema.BOUNDED.get(table, {}).get(column))
+                 for column in {**schema.REDACTED.get(table, {}), **schema.BOUNDED.get(table, {})})
+    for table in {**schema.REDACTED, **schema.BOUNDED}
+}
+
+
+def cut(text: str, limit: int, marker: bool = False) -> str:
+    """``text`` cut to ``limit`` characters, never inside a ``[REDACTED:kind]`` marker."""
+    if len(text) <= limit:
+        return text
+    end = limit
+    start = text.rfind("[REDACTED:", max(0, limit - 40), limit)
+    if start != -1:
+        close = text.find("]", start)
+        if close >= limit:
+            end = close + 1
+    head = text[:end]
+    return head + f"… [{len(text) - end} more characters]" if marker else head
+
+
+def _bounded_text(text: str, kind: str | None, limit: int | None, marker: bool = False) -> str:
+    if limit is not None and len(text) > limit + REDACT_SLACK:
+        rest = len(text) - limit - REDACT_SLACK
+        text = text[: limit + REDACT_SLACK]
+    else:
+        rest = 0
+    if kind is not None:
+        text = redact.redact_text(text)
+    if limit is None or len(text) <= limit:
+        return text
+    out = cut(text, limit)
+    return out + f"… [{len(text) - len(out) + rest} more characters]" if marker else out
+
+
+def _walk(value, kind: str | None, limit: int | None):
+    if isinstance(value, str):
+        return _bounded_text(value, kind, limit, marker=True)
+    if isinstance(value, dict):
+        return {k: _walk(v, kind, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, kind, limit) for v in value]
+    return value
+
+
+def bounded_json(value, limit: int, redacting: bool) -> str:
+    """A decoded JSON value encoded with each string redacted, then cut to ``limit`` characters."""
+    return json.dumps(_walk(value, "text" if redacting else None, limit), ensure_ascii=False)
+
+
+def _prepare(value, kind: str | None, limit: int | None, redacting: bool):
+    """A value as it may be stored: redacted (when ``redacting`` and the column is one of
+    schema.REDACTED: ``kind`` "text" or "json"), then cut to its bound. A "json" column may be given
+    the decoded value (a parser's dict): it is redacted string by string, cut and encoded here."""
+    how = "text" if redacting and kind else None
+    if isinstance(value, (dict, list)):
+        try:
+            return json.dumps(_walk(value, how, limit), ensure_ascii=False)
+        except (RecursionError, ValueError):  # nested too deep to walk: redacted as text
+            try:
+                value = json.dumps(value, ensure_ascii=False)
+            except (RecursionError, ValueError):
+                return None
+            return _bounded_text(value, how, None)
+    if value.__class__ is not str:
+        return value
+    if kind == "json":  # JSON text: redacted string by string, never cut as text
+        return redact.redact_json_text(value) if redacting else value
+    return _bounded_text(value, how, limit)
 
 
 def _merge_expression(table: schema.Table, column: str) -> str:
@@ -142,13 +219,12 @@ class Store:
 
     # writing ----------------------------------------------------------------------------------
     def add(self, table: str, row: dict) -> None:
-        if self.redact:
-            columns = schema.REDACTED.get(table)
-            if columns:
-                for column, kind in columns.items():
-                    value = row.get(column)
-                    if value.__class__ is str:
-                        row[column] = redact.redact_json_text(value) if kind == "json" else redact.redact_text(value)
+        columns = _PREPARED.get(table)
+        if columns:
+            for column, kind, limit in columns:
+                value = row.get(column)
+                if value is not None:
+                    row[column] = _prepare(value, kind, limit, self.redact)
         key = (table, tuple(row))
         self._pending[key].append(tuple(row.values()))
         self._buffered += 1

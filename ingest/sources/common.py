@@ -6,8 +6,9 @@ import json
 import re
 from datetime import datetime, timezone
 
-PREVIEW_CHARS = 2000  # tool output and error text kept per call; the full size is kept beside it
-INPUT_STRING_CHARS = 4000  # longer strings inside a tool input (file contents) are cut
+# Text is handed to the store whole: it redacts, then cuts to the bounds in schema.BOUNDED (a cut
+# first could leave half a secret). A tool call's output_size keeps the full size.
+INPUT_STRING_CHARS = 4000  # cut_strings' default, for what is cut outside the store
 
 # Built-in tools that touch one file, with the operation they stand for and their path key.
 FILE_TOOLS = {
@@ -146,7 +147,7 @@ def tool_call_fields(name: str | None, tool_input: dict) -> dict:
     description = tool_input.get("description")
     return {
         "tool_name": name,
-        "input_json": json.dumps(cut_strings(tool_input), ensure_ascii=False),
+        "input_json": tool_input,  # the store redacts its strings, cuts the long ones and encodes it
         "file_path": file_path if isinstance(file_path, str) and file_path else None,
         "command": command if isinstance(command, str) else None,
         "description": description if isinstance(description, str) else None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .common import MAX_INT, PREVIEW_CHARS, file_operation, text_or_none, tool_call_fields, utc_timestamp
+from .common import MAX_INT, file_operation, text_or_none, tool_call_fields, utc_timestamp
 
 # The 31 events of the 2026-08 hooks reference.
 KNOWN_EVENTS = frozenset({
@@ -157,7 +157,7 @@ def records(p: dict, received_at: str, host: str | None = None) -> list[tuple[st
             row["custom_instructions"] = text_or_none(p.get("custom_instructions"))
         else:
             summary = p.get("compact_summary")
-            row["summary_preview"] = summary[:PREVIEW_CHARS] if isinstance(summary, str) else None
+            row["summary_preview"] = summary if isinstance(summary, str) else None
         out.append(("compactions", row))
     elif event in ("SubagentStart", "SubagentStop") and agent_id:
         row = {"agent_id": agent_id, "session_id": sid, "agent_type": text_or_none(p.get("agent_type"))}
@@ -195,11 +195,11 @@ def _tool_event(p, event, sid, agent_id, ts, timed=True):
             row["duration_ms"] = int(duration)  # (NaN compares false)
         if event == "PostToolUse":
             text = _response_text(p.get("tool_response"))
-            row.update(is_error=0, output_preview=text[:PREVIEW_CHARS] or None, output_size=len(text))
+            row.update(is_error=0, output_preview=text or None, output_size=len(text))
         else:
             error = p.get("error")
             error = error if isinstance(error, str) else json.dumps(error) if error is not None else None
-            row.update(is_error=1, error_message=error[:PREVIEW_CHARS] if error else None)
+            row.update(is_error=1, error_message=error or None)
             if isinstance(p.get("is_interrupt"), bool):
                 row["interrupted"] = int(p["is_interrupt"])
     out = [("tool_calls", row)]

@@ -26,7 +26,7 @@ import hashlib
 import json
 
 from .. import pricing
-from .common import PREVIEW_CHARS, cut_strings, utc_timestamp
+from .common import utc_timestamp
 from .common import text_or_none as _str
 
 # OpenCode's built-in tools that touch one file, with the operation they stand for (input key filePath).
@@ -78,7 +78,7 @@ def error_fields(error) -> dict:
     data = error.get("data") if isinstance(error.get("data"), dict) else {}
     message = _str(data.get("message")) or _str(error.get("message"))
     if message is None and data:
-        message = json.dumps(data, ensure_ascii=False)[:PREVIEW_CHARS]
+        message = json.dumps(data, ensure_ascii=False)
     status = data.get("statusCode")
     return {"kind": _str(error.get("name")) or "error", "message": message,
             "status": status if isinstance(status, int) and not isinstance(status, bool) else None}
@@ -175,7 +175,7 @@ class OpenCodeParser:
                                        **error_fields(info["error"]), "model": model}))
             if info.get("summary") is True and _str(info.get("parentID")):
                 out.append(("compactions", {"id": info["parentID"], **base, "timestamp": ts,
-                                            "summary_preview": "\n".join(texts)[:PREVIEW_CHARS] or None}))
+                                            "summary_preview": "\n".join(texts) or None}))
         for part in parts:
             out += self.part(part, info)
         if whole and role == "assistant" and not any(p.get("type") == "step-finish" for p in parts) \
@@ -243,8 +243,8 @@ class OpenCodeParser:
             output = state.get("output") if isinstance(state.get("output"), str) else ""
             error = _str(state.get("error"))
             metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
-            row.update(is_error=int(status == "error"), error_message=error[:PREVIEW_CHARS] if error else None,
-                       output_preview=(output or error or "")[:PREVIEW_CHARS] or None, output_size=len(output),
+            row.update(is_error=int(status == "error"), error_message=error or None,
+                       output_preview=output or error or None, output_size=len(output),
                        interrupted=1 if metadata.get("interrupted") else 0)
         if status in ("running", "completed", "error"):
             row["started_at"] = _time(state, "start")
@@ -277,7 +277,7 @@ class OpenCodeParser:
         description = tool_input.get("description")
         return {
             "tool_name": name,
-            "input_json": json.dumps(cut_strings(tool_input), ensure_ascii=False) if tool_input else None,
+            "input_json": tool_input or None,  # the store redacts, cuts and encodes it
             "file_path": path if isinstance(path, str) and path else None,
             "command": command if isinstance(command, str) else None,
             "description": description if isinstance(description, str) else None,
@@ -328,7 +328,7 @@ class OpenCodeParser:
                 row["started_at"] = received_at
             else:
                 output = props.get("output") if isinstance(props.get("output"), str) else ""
-                row.update(ended_at=received_at, output_preview=output[:PREVIEW_CHARS] or None,
+                row.update(ended_at=received_at, output_preview=output or None,
                            output_size=len(output))
             return [("tool_calls", row)]
         if event_type == "session.error":

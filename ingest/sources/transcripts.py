@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from .. import pricing
 from .common import (
     COMPACT_SUMMARY,
-    PREVIEW_CHARS,
     block_text,
     file_operation,
     prompt_text,
@@ -357,7 +356,7 @@ class TranscriptParser:
                 "session_id": base["session_id"],
                 "agent_id": base["agent_id"],
                 "timestamp": ts,
-                "summary_preview": text[:PREVIEW_CHARS],
+                "summary_preview": text,
             }))
             return
         if sidechain or d.get("isMeta") or not uuid:
@@ -391,8 +390,8 @@ class TranscriptParser:
             **base,
             "is_sidechain": int(sidechain),
             "is_error": int(is_error),
-            "error_message": text[:PREVIEW_CHARS] if is_error and text else None,
-            "output_preview": text[:PREVIEW_CHARS] if text else None,
+            "error_message": text if is_error and text else None,
+            "output_preview": text or None,
             "output_size": len(text),
             "ended_at": ts,
             "interrupted": interrupted,
