@@ -13,7 +13,9 @@ import weakref
 
 from datasette import hookimpl
 
-from . import cells, permissions, resources
+from . import format as cells
+from . import permissions
+from . import resources
 
 QUERY_SOURCE = "datasette-claude"
 _recognised: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -149,7 +151,7 @@ def render_cell(value, column, table, database, datasette):
 
 @hookimpl
 def register_routes():
-    from .overview import overview
+    from .pages.overview import overview
 
     return [(r"^/-/claude$", overview)]
 

@@ -6,7 +6,7 @@ The library is the product and the CLI a thin shell over it::
     summary = backfill("claude.db")          # every transcript under ~/.claude/projects
     print(summary.line())
 
-Names are imported on first use, so that the hook path (``ingest.hook``) loads nothing it does not
+Names are imported on first use, so that the hook path (``ingest.load.hooks``) loads nothing it does not
 need: no click, no sqlite-utils, no datasette, and none of the other sources' parsers.
 """
 
@@ -15,7 +15,7 @@ __all__ = ["backfill", "discover", "default_db_path"]
 
 def __getattr__(name):
     if name in ("backfill", "discover"):
-        from . import incremental
+        from .load import transcripts as incremental
 
         return getattr(incremental, name)
     if name == "default_db_path":

@@ -9,11 +9,11 @@ import sys
 
 def main() -> int:
     if sys.argv[1:2] == ["hook"] and "--help" not in sys.argv:
-        from .hook import main as hook_main
+        from .load.hooks import main as hook_main
 
         return hook_main(sys.argv[2:])
     if sys.argv[1:2] == ["opencode-event"] and "--help" not in sys.argv:
-        from .opencode import event_main
+        from .load.opencode import event_main
 
         return event_main(sys.argv[2:])
     from .cli import cli

@@ -14,7 +14,8 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from . import pricing, schema
+from . import pricing
+from . import schema
 from . import store as store_mod
 
 
@@ -202,7 +203,7 @@ def hooks_status(db_path: Path, *, git_repo: Path | None = None, settings: Path 
 def spool_backlog(db_path: Path) -> dict:
     """Events spooled for this database and not yet replayed (claimed batches included), per sink;
     entries set aside after failing to replay; and why the events had to be spooled."""
-    from . import spool
+    from .load import spool
 
     out = {"hook": 0, "opencode": 0, "set_aside": {"hook": 0, "opencode": 0}, "reasons": {}, "files": []}
     for name, suffix in (("hook", ""), ("opencode", ".opencode")):
@@ -382,7 +383,7 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
 
 
 def _now() -> str:
-    from .incremental import now_iso
+    from .load.transcripts import now_iso
 
     return now_iso()
 
@@ -477,7 +478,7 @@ _TOTAL_COST = "select total(cost_usd) from api_requests where coalesce(is_replay
 def reprice(db_path, prices_path=None) -> dict:
     """Recompute api_requests.cost_usd and priced from a price table in one transaction, then the
     usage_daily rollup from the detail that is left. A model without a price gets NULL, never $0."""
-    from .sources.opencode import pricing_model
+    from .parse.opencode import pricing_model
 
     prices, source = read_prices(prices_path)
     path = _existing(db_path)
@@ -526,7 +527,7 @@ select count(*) from usage_daily r
         "requests": requests, "repriced": len(updates), "newly_priced": gained, "lost_price": lost,
         "cost_before_usd": cost_before, "cost_after_usd": cost_after, "unpriced_models": unpriced,
         "usage_daily_rows_of_pruned_days": frozen,
-        # A job's estimate is made from its result's per-model usage (sources.jobs.estimate_cost),
+        # A job's estimate is made from its result's per-model usage (parse.jobs.estimate_cost),
         # which the jobs table does not keep: it holds run totals and one model. Left as they were.
         "jobs_estimates_kept": jobs,
     }

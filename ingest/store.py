@@ -18,7 +18,8 @@ import sqlite3
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from . import redact, schema
+from . import redact
+from . import schema
 
 BUSY_TIMEOUT_S = 10.0
 

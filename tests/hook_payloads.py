@@ -9,7 +9,7 @@ logging hook would add, so that the hook's times are the ones the transcript rec
 import json
 from pathlib import Path
 
-from ingest.sources.common import block_text, prompt_text
+from ingest.parse.common import block_text, prompt_text
 
 
 def _lines(path: Path):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from conftest import rows
-from ingest import backfill, hook, schema
+from ingest import backfill, schema
+from ingest.load import hooks as hook
 
 KEY = "sk-ant-api03-" + "Zq7" * 15 + "AA"  # an Anthropic key's shape
 

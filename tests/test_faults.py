@@ -39,10 +39,10 @@ from hypothesis import strategies as st
 
 from conftest import EDGE, FIXTURES, PROJECTS, copy_tree, rows
 from ingest import backfill
-from ingest import hook as hook_module
-from ingest import incremental
+from ingest.load import hooks as hook_module
+from ingest.load import transcripts as incremental
 from ingest import store as store_module
-from ingest.sources.transcripts import BadLine, FileContext, TranscriptParser
+from ingest.parse.transcripts import BadLine, FileContext, TranscriptParser
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = FIXTURES / "hooks"

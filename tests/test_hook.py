@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES, PROJECTS, copy_tree, rows
 from hook_payloads import payloads_for_session
 from ingest import backfill
-from ingest import hook as hook_module
+from ingest.load import hooks as hook_module
 
 HOOKS = FIXTURES / "hooks"
 SPOTTER = PROJECTS / "-Users-marot-spotter" / "fa812bfe-b295-4cca-9c2f-fdf01028cb46.jsonl"
@@ -279,4 +279,4 @@ def test_hook_path_imports_no_heavy_library(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = eval(out)
     assert not [m for m in loaded if not m.startswith("ingest")]
-    assert "ingest.sources.transcripts" not in loaded and "ingest.pricing" not in loaded
+    assert "ingest.parse.transcripts" not in loaded and "ingest.pricing" not in loaded

@@ -4,7 +4,7 @@ lines wait, rewritten files re-read without losing rows."""
 import os
 import sqlite3
 
-import ingest.incremental as backfill_module
+import ingest.load.transcripts as backfill_module
 from conftest import PROJECTS, copy_tree, rows
 from ingest import backfill
 

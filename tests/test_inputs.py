@@ -16,7 +16,7 @@ import pytest
 from conftest import PROJECTS, copy_tree, rows
 from ingest import backfill
 from ingest import store as store_module
-from ingest.sources import transcripts
+from ingest.parse import transcripts
 
 ROOT = Path(__file__).resolve().parent.parent
 GIB = 1024 ** 3

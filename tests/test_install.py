@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from conftest import claude_ingest, rows
-from ingest import hook as hook_module
+from ingest.load import hooks as hook_module
 from ingest.install import HANDLERS, HOOK_EVENTS
 
 EXISTING = {

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import FIXTURES, PROJECTS, claude_ingest, rows
 from ingest import backfill
-from ingest.jobs import ingest_job, ingest_job_file
-from ingest.sources.jobs import parse_job, read_output
+from ingest.load.jobs import ingest_job, ingest_job_file
+from ingest.parse.jobs import parse_job, read_output
 
 HEADLESS = FIXTURES / "headless"
 SUCCESS = HEADLESS / "claude-p-output-json.result-success.live-shape-2026-07.json"

@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 
 from conftest import claude_ingest, rows
-from ingest import legacy
-from ingest.legacy import TableNameError, import_jsonl
-from ingest.sources.legacy_jsonl import epoch_time, is_time_key, iso_time, normalise
+from ingest.load import jsonl as legacy
+from ingest.load.jsonl import TableNameError, import_jsonl
+from ingest.parse.jsonl import epoch_time, is_time_key, iso_time, normalise
 
 # Shapes of the logs older setups wrote (routing metrics, session outcomes, self-heal events).
 ROUTING = [

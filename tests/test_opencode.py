@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, claude_ingest, rows
-from ingest import hook as hook_module
-from ingest import opencode as oc
+from ingest.load import hooks as hook_module
+from ingest.load import opencode as oc
 from ingest.install import install_opencode_plugin, opencode_plugin_source
 
 CAPTURED = FIXTURES / "opencode" / "opencode-run-format-json.captured-lines.jsonl"

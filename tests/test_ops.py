@@ -13,9 +13,9 @@ import pytest
 from conftest import EDGE, PROJECTS, claude_ingest, copy_tree, rows
 from datasette_claude.resources import canned_queries
 from ingest import backfill, ops, schema
-from ingest.hook import handle, spool, spool_paths
+from ingest.load.hooks import handle, spool, spool_paths
 from ingest.install import HOOK_EVENTS
-from ingest.opencode import OPENCODE_EVENTS
+from ingest.load.opencode import OPENCODE_EVENTS
 from ingest.pricing import PRICES_PATH, canonical_model
 
 ROOT = Path(__file__).resolve().parent.parent

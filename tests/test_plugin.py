@@ -320,7 +320,7 @@ async def test_jobs_by_file_and_by_tool(tmp_path):
     from test_jobs import SPOTTER as SPOTTER_DIR
     from test_jobs import SPOTTER_ID, TOOL_HEAVY, load, ndjson, to_stream
 
-    from ingest.jobs import ingest_job
+    from ingest.load.jobs import ingest_job
 
     db = tmp_path / "jobs.db"
     ingest_job(db, ndjson(to_stream(load(SPOTTER_DIR / f"{SPOTTER_ID}.jsonl"))), job_id="refactor-hooks",

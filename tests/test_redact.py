@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PROJECTS, claude_ingest, rows
 from ingest import backfill
-from ingest import hook as hook_module
+from ingest.load import hooks as hook_module
 from ingest.redact import redact_json_text, redact_text
 
 FAKE = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"

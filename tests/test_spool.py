@@ -26,7 +26,7 @@ import pytest
 
 from conftest import rows
 from ingest import backfill
-from ingest import hook as hook_module
+from ingest.load import hooks as hook_module
 
 ROOT = Path(__file__).resolve().parent.parent
 ATTACKER, VICTIM = "dc-attacker", "dc-victim"
@@ -354,7 +354,8 @@ def test_an_entry_that_keeps_replay_busy_is_set_aside_counted_and_not_retried(tm
     for text in ("first", "SLOW", "third"):
         hook_module.spool(db, json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit",
                                           "prompt": text}).encode(), "2026-01-01T00:00:00.000Z")
-    from ingest import ops, spool, store
+    from ingest import ops, store
+    from ingest.load import spool
 
     conn = store.connect(db)
     started = time.perf_counter()
@@ -377,7 +378,8 @@ def test_a_batch_whose_replays_keep_dying_is_set_aside(tmp_path, monkeypatch):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     path.rename(path.with_name(f"{path.name}.3.{dead.pid}.1.replaying"))  # died three times already
-    from ingest import ops, spool, store
+    from ingest import ops, store
+    from ingest.load import spool
 
     conn = store.connect(db)
     assert spool.replay(conn, db, hook_module.CLAUDE_HOOK) == 0

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import EDGE, PROJECTS, rows
 from ingest import backfill
-from ingest.sources.transcripts import BadLine, FileContext, TranscriptParser, prompt_text
+from ingest.parse.transcripts import BadLine, FileContext, TranscriptParser, prompt_text
 
 SPOTTER = PROJECTS / "-Users-marot-spotter"
 SPOTTER_ID = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"

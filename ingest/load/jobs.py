@@ -1,6 +1,6 @@
 """``claude-ingest job``: one headless ``claude -p`` run's output into the database.
 
-Reads the output (a file or stdin), parses it with :mod:`ingest.sources.jobs`, and writes the run's
+Reads the output (a file or stdin), parses it with :mod:`ingest.parse.jobs`, and writes the run's
 ``jobs`` row and its session's records through the store in one transaction. Re-ingesting the same
 output changes nothing: the rows keep their keys, and a run whose output has no timestamps of its
 own keeps the time it was first recorded.
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import schema
-from . import store as store_mod
-from .incremental import now_iso
-from .summary import rows_text, unpriced_text
-from .sources.common import utc_timestamp
-from .sources.jobs import Job, parse_job, read_output
+from .. import schema
+from .. import store as store_mod
+from .transcripts import now_iso
+from .runs import rows_text, unpriced_text
+from ..parse.common import utc_timestamp
+from ..parse.jobs import Job, parse_job, read_output
 
 
 @dataclass

@@ -10,7 +10,7 @@ It runs on every tool call of every session, inside the agent's loop, so it:
 * stores the raw payload first (keyed by content hash, so a retried call is not doubled), then the
   rows derived from it, in one transaction; a payload that cannot be derived is still kept raw;
 * when the database is locked past a short timeout, unwritable, corrupt or its directory is missing,
-  appends the payload (redacted) to a private spool (:mod:`ingest.spool`), replayed by the next
+  appends the payload (redacted) to a private spool (:mod:`ingest.load.spool`), replayed by the next
   successful ``hook`` (for at most half a second, after its own event is stored) or ``backfill``;
 * reads stdin until the payload is whole, not until an end of file that may never come, and keeps
   a payload of any size: a large one is derived from what fits, its original size kept.
@@ -27,11 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import redact
+from .. import redact
 from . import spool as spool_mod
-from . import store as store_mod
-from .paths import default_db_path
-from .sources import hooks as parser
+from .. import store as store_mod
+from ..paths import default_db_path
+from ..parse import hooks as parser
 
 BUSY_TIMEOUT_S = 2.0  # then spool: a long backfill transaction must not stall the agent
 DEADLINE_S = 5  # the whole run; Claude Code's own timeout for the hook is set above this
@@ -63,7 +63,7 @@ class EventSink:
 
     ``write(conn, raw, received_at, *, source, event_id=None, size=None)`` stores one event (see
     :func:`store_event`); events of this kind spool in files of their own (``spool_suffix``), so
-    each kind replays only its own (:mod:`ingest.spool`)."""
+    each kind replays only its own (:mod:`ingest.load.spool`)."""
 
     __slots__ = ("name", "write", "spool_suffix", "replay_source")
 

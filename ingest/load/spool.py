@@ -35,7 +35,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import redact
+from .. import redact
 
 ENTRY_VERSION = 2
 _ENTRY_STARTS = (b'{"spool": 2, ', b'{"received_at": ')  # v2 lines; lines of the first spool format

@@ -13,7 +13,9 @@ from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, Response
 
-from . import charts, permissions, resources
+from .. import charts
+from .. import permissions
+from .. import resources
 
 PANELS = ("daily_usage", "tool_error_rates", "hot_files", "compaction_frequency", "project_usage")
 LATEST_ACTIVITY_SQL = "select max(timestamp) from api_requests"  # served by its index
@@ -25,7 +27,7 @@ DAYS = re.compile(r"[0-9]{1,4}")
 
 
 async def overview(datasette, request):
-    from . import recognised_databases
+    from .. import recognised_databases
 
     names = await recognised_databases(datasette)
     if not names:

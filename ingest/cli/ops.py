@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli import db_option
+from . import db_option
 
 
 class OpsUsageError(click.ClickException):
@@ -19,7 +19,7 @@ class OpsUsageError(click.ClickException):
 
 
 def _run(function, *args, **kwargs):
-    from .ops import OpsError
+    from ..ops import OpsError
 
     try:
         return function(*args, **kwargs)
@@ -45,7 +45,7 @@ def status(db_path, as_json, git_repo, settings_file):
         claude-ingest status
         claude-ingest status --git . --json | jq .spool
     """
-    from . import ops
+    from .. import ops
 
     result = _run(ops.status, db_path, git_repo=git_repo, settings=settings_file)
     click.echo(json.dumps(result, indent=2) if as_json else ops.status_text(result))
@@ -70,7 +70,7 @@ def prune(db_path, before, keep_days, dry_run, as_json):
         claude-ingest prune --keep-days 90 --dry-run
         claude-ingest prune --before 2026-01-01
     """
-    from . import ops
+    from .. import ops
 
     day = _run(ops.before_day, before, keep_days)
     result = _run(ops.prune, db_path, day, dry_run=dry_run)
@@ -92,7 +92,7 @@ def reprice(db_path, prices_file, as_json):
         claude-ingest reprice
         claude-ingest reprice --prices my-prices.json
     """
-    from . import ops
+    from .. import ops
 
     result = _run(ops.reprice, db_path, prices_file)
     click.echo(json.dumps(result, indent=2) if as_json else ops.reprice_text(result))

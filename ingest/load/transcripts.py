@@ -28,9 +28,9 @@ except ImportError:  # pragma: no cover - orjson is a dependency; keep working w
     json_loads = json.loads
 
 from . import files
-from . import store as store_mod
-from .summary import rows_text, unpriced_text
-from .sources.transcripts import BadLine, FileContext, TranscriptParser
+from .. import store as store_mod
+from .runs import rows_text, unpriced_text
+from ..parse.transcripts import BadLine, FileContext, TranscriptParser
 
 HEAD_BYTES = files.HEAD_BYTES
 COMMIT_EVERY_BYTES = 16 * 1024 * 1024  # bounds memory and the work a crash can lose
@@ -155,7 +155,7 @@ class Backfill:
 
     def replay_spool(self, db_path) -> int:
         """Hook payloads spooled while the database was busy or unwritable go in first."""
-        from .hook import replay_spool
+        from .hooks import replay_spool
 
         self.summary.spooled = replay_spool(self.conn, Path(db_path))
         return self.summary.spooled

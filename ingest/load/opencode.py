@@ -16,7 +16,7 @@ changes nothing, since every row has its natural key.
 
 ``handle_event(raw, db_path)`` is ``opencode-event``: one plugin event from stdin, stored raw in
 ``hook_events`` first (keyed by content hash) with the rows derived from it in the same
-transaction, under the same rules as ``claude-ingest hook`` (:mod:`ingest.hook`): exit 0, nothing on
+transaction, under the same rules as ``claude-ingest hook`` (:mod:`ingest.load.hooks`): exit 0, nothing on
 stdout, a bounded time, and a spool beside the database when it is locked or unwritable.
 """
 
@@ -36,11 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import files
-from . import hook as hook_mod
-from . import store as store_mod
-from .sources.hooks import content_id
-from .sources.opencode import KNOWN_EVENTS, OpenCodeParser
-from .summary import rows_text, unpriced_text
+from . import hooks as hook_mod
+from .. import store as store_mod
+from ..parse.hooks import content_id
+from ..parse.opencode import KNOWN_EVENTS, OpenCodeParser
+from .runs import rows_text, unpriced_text
 
 DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
 BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
@@ -339,7 +339,7 @@ def _lift_v0_part(part: dict, info: dict) -> dict:
 # -- ingest -------------------------------------------------------------------------------------------
 def ingest_opencode(db_path, path: Path | None = None, *, host: str | None = None, force: bool = False):
     """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db_path``."""
-    from .incremental import now_iso
+    from .transcripts import now_iso
 
     started = time.perf_counter()
     started_at = now_iso()
@@ -448,7 +448,7 @@ def ingest_opencode(db_path, path: Path | None = None, *, host: str | None = Non
 
 
 def _skip(store, path, reason, run_id):
-    from .incremental import now_iso
+    from .transcripts import now_iso
 
     store.begin()
     store.add("ingest_skips", {"path": path, "offset": -1, "run_id": run_id, "reason": reason[:200],

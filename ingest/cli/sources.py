@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .cli import db_option, redaction_option
+from . import db_option, redaction_option
 
 
 @click.command()
@@ -36,7 +36,7 @@ def job(file, db_path, job_id, prompt, reuse_of):
           | claude-ingest job --prompt "fix the flaky test"
         claude-ingest job nightly-run.json --job-id nightly-2026-08-01
     """
-    from .jobs import ingest_job, ingest_job_file
+    from ..load.jobs import ingest_job, ingest_job_file
 
     kwargs = {"job_id": job_id, "prompt": prompt, "reuse_of": reuse_of}
     try:
@@ -70,7 +70,7 @@ def opencode(path, db_path, force):
         claude-ingest opencode
         claude-ingest opencode ~/backup/opencode --db team.db
     """
-    from .opencode import default_data_dir, ingest_opencode
+    from ..load.opencode import default_data_dir, ingest_opencode
 
     if path is None and not default_data_dir().exists():
         click.echo(f"opencode {db_path}: no OpenCode data at {default_data_dir()}; nothing to read")
@@ -91,7 +91,7 @@ def opencode_event(db_path):
     Example:
         echo '{"type": "session.idle", "properties": {"sessionID": "ses_…"}}' | claude-ingest opencode-event
     """
-    from .opencode import event_main
+    from ..load.opencode import event_main
 
     sys.exit(event_main(["--db", str(db_path)]))
 
@@ -115,7 +115,7 @@ def jsonl(file, table_name, pk, db_path):
         claude-ingest jsonl ~/.claude/logs/routing-metrics.jsonl --table routing_metrics
         claude-ingest jsonl outcomes.jsonl --table session_outcomes --pk session_id
     """
-    from .legacy import TableNameError, import_jsonl
+    from ..load.jsonl import TableNameError, import_jsonl
 
     try:
         summary = import_jsonl(db_path, file, table_name, pk=pk)

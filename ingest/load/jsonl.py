@@ -2,7 +2,7 @@
 
 The table is made and widened by sqlite-utils (columns from the keys, types from the values); the
 rows are keyed by ``--pk`` or by the SHA-1 of their line, so importing a line twice changes nothing.
-The file is read the way backfill reads transcripts (:mod:`ingest.incremental`): unchanged (size and
+The file is read the way backfill reads transcripts (:mod:`ingest.load.transcripts`): unchanged (size and
 mtime) means not opened, grown means read from the stored byte offset, truncated or rewritten means
 read again from the start; a last line without its newline waits for the next import. The offset
 is kept in ``ingest_files`` under ``<path>#<table>`` (one file may feed several tables) and written
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import schema
-from . import redact
-from . import store as store_mod
+from .. import schema
+from .. import redact
+from .. import store as store_mod
 from . import files
-from .incremental import EXCERPT_CHARS, now_iso
-from .sources.legacy_jsonl import HASH_COLUMN, BadLine, parse_line
+from .transcripts import EXCERPT_CHARS, now_iso
+from ..parse.jsonl import HASH_COLUMN, BadLine, parse_line
 
 BATCH = 2000
 

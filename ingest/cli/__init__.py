@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from . import store as store_mod
-from .incremental import backfill as run_backfill
-from .incremental import claude_projects_dirs
-from .paths import DB_ENV, default_db_path, samples_dir
-from .redact import NO_REDACT_ENV
+from .. import store as store_mod
+from ..load.transcripts import backfill as run_backfill
+from ..load.transcripts import claude_projects_dirs
+from ..paths import DB_ENV, default_db_path, samples_dir
+from ..redact import NO_REDACT_ENV
 
 
 def db_option(command):
@@ -128,7 +128,7 @@ def hook(db_path):
     Example (what install-hooks writes into settings.json):
         echo '{"session_id": "…", "hook_event_name": "Stop"}' | claude-ingest hook
     """
-    from .hook import main as hook_main
+    from ..load.hooks import main as hook_main
 
     sys.exit(hook_main(["--db", str(db_path)]))
 
@@ -164,7 +164,7 @@ def install_hooks(ctx, db_path, claude, settings_file, project, git_repo, openco
         claude-ingest install-hooks --opencode
         claude-ingest install-hooks --claude --opencode
     """
-    from . import install
+    from .. import install
 
     db = _explicit_db(ctx, db_path)
     if claude or not opencode:
@@ -209,7 +209,7 @@ def uninstall_hooks(claude, settings_file, project, git_repo, opencode):
 
     Claude Code's handlers by default; --opencode the OpenCode plugin instead (--claude --opencode:
     both); --git also the post-commit block."""
-    from . import install
+    from .. import install
 
     if claude or not opencode:
         path = install.settings_path(project=project, settings=settings_file)
@@ -248,7 +248,7 @@ def git_commit(db_path, repo, rev):
     Example:
         claude-ingest git-commit --repo ~/src/myproject
     """
-    from .commits import record_commit
+    from ..load.git import record_commit
 
     try:
         row = record_commit(db_path, repo.resolve(), rev)
@@ -268,13 +268,13 @@ def _explicit_db(ctx, db_path):
 
 
 # Commands for the other sources (headless jobs, OpenCode, legacy JSONL), defined in their own module.
-from .cli_sources import job, jsonl, opencode, opencode_event  # noqa: E402
+from .sources import job, jsonl, opencode, opencode_event  # noqa: E402
 
 for _command in (job, opencode, opencode_event, jsonl):
     cli.add_command(_command)
 
 # Operations commands (status, prune, reprice), defined in their own module.
-from .cli_ops import prune, reprice, status  # noqa: E402
+from .ops import prune, reprice, status  # noqa: E402
 
 for _command in (status, prune, reprice):
     cli.add_command(_command)

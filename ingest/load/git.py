@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import schema
-from . import store as store_mod
-from .incremental import now_iso
-from .sources.git import head_commit
+from .. import schema
+from .. import store as store_mod
+from .transcripts import now_iso
+from ..parse.git import head_commit
 
 
 def record_commit(db_path, repo: Path, rev: str = "HEAD") -> dict:
