@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .errors import IngestError
 from typing import NamedTuple
 
 
@@ -113,8 +115,6 @@ def is_ours(handler) -> bool:
         _OURS.search(handler["command"]))
 
 
-_is_ours = is_ours  # the name ops.hooks_status and older callers use
-
 
 def handler(event: str, command: str) -> dict:
     """The handler install-hooks writes for ``event`` (see HANDLERS)."""
@@ -189,7 +189,7 @@ def remove_hooks(settings: dict) -> tuple[dict, list[str]]:
     return settings, removed
 
 
-class SettingsError(Exception):
+class SettingsError(IngestError):
     pass
 
 

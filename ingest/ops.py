@@ -14,17 +14,22 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from . import pricing
-from . import schema
+from . import pricing, schema
 from . import store as store_mod
+from .clock import now_iso
+from .errors import IngestError
 
 
-class OpsError(Exception):
+class OpsError(IngestError):
     """Bad input to an operation (no such database, a malformed price table, a bad date)."""
 
 
-def _existing(db_path) -> Path:
-    path = Path(db_path).expanduser()
+def _existing(db) -> Path:
+    """The database file (of a path, or of an open connection); never created here."""
+    conn = getattr(db, "conn", db)
+    if isinstance(conn, sqlite3.Connection):
+        return store_mod.path_of(conn)
+    path = Path(db).expanduser()
     if not path.is_file():
         raise OpsError(f"no database at {path} (nothing to do; `claude-ingest backfill --db {path}` creates it)")
     return path
@@ -173,7 +178,7 @@ def hooks_status(db_path: Path, *, git_repo: Path | None = None, settings: Path 
     for event in install.HOOK_EVENTS:
         groups = hooks.get(event) if isinstance(hooks.get(event), list) else []
         ours = [h for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
-                for h in g["hooks"] if install._is_ours(h)]
+                for h in g["hooks"] if install.is_ours(h)]
         if ours:
             claude["installed"] += 1
             targets.update(_handler_db(h["command"]) for h in ours)
@@ -324,14 +329,14 @@ def _check_fts(conn, tables) -> list[str]:
     return rebuilt
 
 
-def prune(db_path, before, *, dry_run: bool = False) -> dict:
+def prune(db, before, *, dry_run: bool = False) -> dict:
     """Delete detail rows of the days before ``before`` ('YYYY-MM-DD') in one transaction, keep the
-    daily rollups (brought up to date first), then VACUUM. ``dry_run`` counts and changes nothing."""
+    daily rollups (brought up to date first), then VACUUM. ``dry_run`` counts and changes nothing.
+    ``db``: a database path (which must exist) or an open connection."""
     before = before_day(before)
-    path = _existing(db_path)
+    path = _existing(db)
     size_before = _sizes(path)
-    conn = store_mod.connect(path)
-    try:
+    with store_mod.opened(db if not isinstance(db, (str, Path)) else path) as conn:
         tables = [t for t in schema.PRUNABLE if t in set(_tables(conn))]
         result = {"database": str(path.resolve()), "before": before, "dry_run": dry_run,
                   "size_before": size_before}
@@ -339,8 +344,7 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
             result["rows"] = {t: conn.execute(f"select count(*) from [{t}] where {schema.PRUNABLE[t]} < ?",
                                               (before,)).fetchone()[0] for t in tables}
             return result
-        conn.execute("begin immediate")
-        try:
+        with store_mod.transaction(conn):
             # The rollups already hold every day about to go (every ingest keeps them current for the
             # sessions it wrote); recomputing them from the detail first, for the sessions losing rows,
             # makes sure of it before the detail is gone for good.
@@ -356,13 +360,8 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
             # from now on the days before this one are final (schema.PRUNED_BEFORE)
             conn.execute("insert into prunes (before, pruned_at, rows_json) values (?, ?, ?) "
                          "on conflict (before) do update set rows_json = excluded.rows_json",
-                         (before, _now(), json.dumps(rows)))
+                         (before, now_iso(), json.dumps(rows)))
             result["fts_rebuilt"] = _check_fts(conn, _fts_tables(tables))
-            conn.execute("commit")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("rollback")
-            raise
         result["rows"] = rows
         result["vacuumed"] = False
         if any(rows.values()):
@@ -375,17 +374,9 @@ def prune(db_path, before, *, dry_run: bool = False) -> dict:
             result["fts_rebuilt"] += [f for f in _check_fts(conn, _fts_tables(tables))
                                       if f not in result["fts_rebuilt"]]
         result["rollups"] = {r: conn.execute(f"select count(*) from [{r}]").fetchone()[0] for r in schema.ROLLUPS}
-    finally:
-        conn.close()
     result["size_after"] = _sizes(path)
     result["bytes_reclaimed"] = size_before["total_bytes"] - result["size_after"]["total_bytes"]
     return result
-
-
-def _now() -> str:
-    from .load.transcripts import now_iso
-
-    return now_iso()
 
 
 def _rows_text(rows: dict) -> str:
@@ -475,53 +466,51 @@ _REPRICE_COLUMNS = ("model", "source", "input_tokens", "output_tokens", "cache_c
 _TOTAL_COST = "select total(cost_usd) from api_requests where coalesce(is_replay, 0) = 0"
 
 
-def reprice(db_path, prices_path=None) -> dict:
-    """Recompute api_requests.cost_usd and priced from a price table in one transaction, then the
-    usage_daily rollup from the detail that is left. A model without a price gets NULL, never $0."""
+def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
+    """Every API request's cost from ``prices``: how many there are, the (cost, priced, rowid) of
+    those whose cost changed, how many gained a price and how many lost theirs."""
     from .parse.opencode import pricing_model
 
+    cols = ", ".join(f"[{c}]" for c in _REPRICE_COLUMNS)
+    updates, requests, gained, lost = [], 0, 0, 0
+    for (rowid, model, src, inp, out, created, w5m, w1h, read, searches, speed, geo, ts, old, priced
+         ) in conn.execute(f"select rowid, {cols} from api_requests"):
+        requests += 1
+        cost = pricing.cost_usd(
+            pricing_model(model) if src == "opencode" else model,  # as each source prices at ingest
+            input_tokens=inp, output_tokens=out, cache_creation_input_tokens=created,
+            cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h, cache_read_input_tokens=read,
+            web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts, prices=prices)
+        now_priced = 0 if cost is None else 1
+        if cost != old or now_priced != priced:
+            updates.append((cost, now_priced, rowid))
+            gained += now_priced == 1 and priced != 1
+            lost += now_priced == 0 and priced == 1
+    return requests, updates, gained, lost
+
+
+def reprice(db, prices_path=None) -> dict:
+    """Recompute api_requests.cost_usd and priced from a price table in one transaction, then the
+    usage_daily rollup from the detail that is left. A model without a price gets NULL, never $0.
+    ``db``: a database path (which must exist) or an open connection."""
     prices, source = read_prices(prices_path)
-    path = _existing(db_path)
-    conn = store_mod.connect(path)
-    try:
-        conn.execute("begin immediate")
-        try:
-            cost_before = conn.execute(_TOTAL_COST).fetchone()[0]
-            cols = ", ".join(f"[{c}]" for c in _REPRICE_COLUMNS)
-            updates, requests, gained, lost = [], 0, 0, 0
-            for (rowid, model, src, inp, out, created, w5m, w1h, read, searches, speed, geo, ts, old, priced
-                 ) in conn.execute(f"select rowid, {cols} from api_requests"):
-                requests += 1
-                cost = pricing.cost_usd(
-                    pricing_model(model) if src == "opencode" else model,  # as each source prices at ingest
-                    input_tokens=inp, output_tokens=out, cache_creation_input_tokens=created,
-                    cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h, cache_read_input_tokens=read,
-                    web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts, prices=prices)
-                now_priced = 0 if cost is None else 1
-                if cost != old or now_priced != priced:
-                    updates.append((cost, now_priced, rowid))
-                    gained += now_priced == 1 and priced != 1
-                    lost += now_priced == 0 and priced == 1
-            conn.executemany("update api_requests set cost_usd = ?, priced = ? where rowid = ?", updates)
-            schema.refresh_rollups(conn, ["usage_daily"])
-            cost_after = conn.execute(_TOTAL_COST).fetchone()[0]
-            unpriced = dict(conn.execute(
-                "select coalesce(model, '(none)'), count(*) from api_requests where priced = 0 "
-                "group by 1 order by 2 desc, 1").fetchall())
-            # usage_daily rows of days pruned from the detail: nothing left to reprice them from
-            frozen = conn.execute(f"""
+    path = _existing(db)
+    with store_mod.opened(db if not isinstance(db, (str, Path)) else path) as conn, store_mod.transaction(conn):
+        cost_before = conn.execute(_TOTAL_COST).fetchone()[0]
+        requests, updates, gained, lost = _repriced(conn, prices)
+        conn.executemany("update api_requests set cost_usd = ?, priced = ? where rowid = ?", updates)
+        schema.refresh_rollups(conn, ["usage_daily"])
+        cost_after = conn.execute(_TOTAL_COST).fetchone()[0]
+        unpriced = dict(conn.execute(
+            "select coalesce(model, '(none)'), count(*) from api_requests where priced = 0 "
+            "group by 1 order by 2 desc, 1").fetchall())
+        # usage_daily rows of days pruned from the detail: nothing left to reprice them from
+        frozen = conn.execute(f"""
 select count(*) from usage_daily r
   left join (select session_id, min({schema.ROLLUPS['usage_daily'][1]}) as first_day from api_requests
               where session_id is not null group by session_id) f on f.session_id = r.session_id
- where f.first_day is null or r.day < f.first_day""").fetchone()[0]
-            jobs = conn.execute("select count(*) from jobs where cost_usd is not null or priced = 0").fetchone()[0]
-            conn.execute("commit")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("rollback")
-            raise
-    finally:
-        conn.close()
+ where f.first_day is null or r.day < max(f.first_day, {schema.PRUNED_BEFORE})""").fetchone()[0]
+        jobs = conn.execute("select count(*) from jobs where cost_usd is not null or priced = 0").fetchone()[0]
     return {
         "database": str(path.resolve()), "prices": source, "prices_as_of": prices.get("as_of"),
         "requests": requests, "repriced": len(updates), "newly_priced": gained, "lost_price": lost,

@@ -1,4 +1,5 @@
-"""Where things live: the database, and the sample transcripts that ship with the package."""
+"""Where things live: the database, Claude Code's transcripts, and the sample transcripts that ship
+with the package."""
 
 from __future__ import annotations
 
@@ -22,3 +23,16 @@ def samples_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "claude" / "projects"
+
+
+def claude_projects_dirs() -> list[Path]:
+    """Where Claude Code keeps transcripts: ``$CLAUDE_CONFIG_DIR/projects`` (comma-separated config
+    dirs allowed), else ``~/.claude/projects``, whether or not they exist."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR")
+    bases = [p for p in (configured or "").split(",") if p.strip()] or ["~/.claude"]
+    return [Path(b.strip()).expanduser() / "projects" for b in bases]
+
+
+def existing_projects_dirs() -> list[Path]:
+    """The projects directories that are there (directories: a file of that name is not one)."""
+    return [p for p in claude_projects_dirs() if p.is_dir()]

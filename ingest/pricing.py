@@ -61,7 +61,9 @@ def cost_usd(
     timestamp: str | None = None,
     prices: dict | None = None,
 ) -> float | None:
-    """USD for one deduplicated API response, per ../shared/FORMATS.md section 4.1."""
+    """USD for one deduplicated API response: the list prices of platform.claude.com/docs/en/about-claude/pricing
+    (cache writes 1.25x input for 5 minutes, 2x for an hour; reads 0.1x), long-context, fast-mode and US-region
+    multipliers as the table gives them, and $10 per 1,000 web searches."""
     prices = prices or load_prices()
     price = price_for(model, prices)
     if price is None:

@@ -4,7 +4,7 @@ Plain data and the standard library only: the hook path (which may not import sq
 through the same declarations as backfill, and the Datasette plugin reads them too.
 
 Merge rules say what an upsert does when a row with the same natural key already exists
-(../shared/DESIGN.md "Natural keys and merge rules"):
+(a natural key per table, so that the same fact seen by two sources is one row):
 
     latest    a new non-null value replaces the old one; null never overwrites (the default)
     first     the first non-null value ever seen stays
@@ -525,7 +525,7 @@ TABLES: dict[str, Table] = {
             columns={"before": TEXT, "pruned_at": TEXT, "rows_json": TEXT},
             merge={"pruned_at": "first"},
         ),
-        # Headless ``claude -p`` runs (``claude-ingest job``), FORMATS section 3. Counts are of what the
+        # Headless ``claude -p`` runs (``claude-ingest job``). Counts are of what the
         # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
         Table(
             "jobs",
@@ -583,7 +583,7 @@ TABLES: dict[str, Table] = {
 }
 
 # Derived numbers are views over the base rows, never counters kept in step by hand.
-# ``is_replay = 0`` drops the /btw side-question logs that replay parent responses (FORMATS §2.10).
+# ``is_replay = 0`` drops the /btw side-question logs that replay parent responses (they repeat a message.id under a new requestId).
 VIEWS: dict[str, str] = {
     "usage_by_day": """
 select
@@ -725,7 +725,7 @@ delete from compactions
                       or (compactions.id like 'hook:post:%' and o.id like 'hook:pre:%'
                           and o.timestamp <= compactions.timestamp))
                  and abs(julianday(o.timestamp) - julianday(compactions.timestamp)) * 86400 < 600)"""),
-    # stream-json carries no requestId (FORMATS section 3.3): a job's copy of an API response is keyed
+    # stream-json lines carry no requestId: a job's copy of an API response is keyed
     # (message.id, '') and gives way to the transcript's copy of the same response, whichever comes
     # first; a larger usage it saw (the final output count of a stream_event) is kept on the survivor.
     (frozenset({"api_requests"}), """

@@ -16,12 +16,51 @@ import json
 import os
 import sqlite3
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import redact
 from . import schema
 
 BUSY_TIMEOUT_S = 10.0
+
+
+@contextmanager
+def opened(db, *, timeout: float = BUSY_TIMEOUT_S):
+    """An open connection to ``db``: a path (opened here, closed after), or an open connection
+    (``sqlite3.Connection`` or sqlite-utils' ``Database``), used as it is and left open. Every
+    library entry point takes either, so callers and tests can compose them on one connection."""
+    conn = getattr(db, "conn", db)
+    if isinstance(conn, sqlite3.Connection):
+        yield conn
+        return
+    conn = connect(db, timeout=timeout)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def path_of(conn: sqlite3.Connection) -> Path:
+    """The file of a connection's main database."""
+    for _, name, file in conn.execute("pragma database_list"):
+        if name == "main":
+            return Path(file)
+    raise ValueError("no main database")
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    """``begin immediate`` ... ``commit``, rolled back if the block raises (sqlite-utils'
+    ``db.atomic()`` in spirit, on a connection in autocommit mode, as every one here is)."""
+    conn.execute("begin immediate")
+    try:
+        yield conn
+        conn.execute("commit")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("rollback")
+        raise
 
 
 def connect(path: str | os.PathLike, *, timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
@@ -217,6 +256,18 @@ class Store:
         self.discard()
         if self.conn.in_transaction:
             self.conn.execute("rollback")
+
+    @contextmanager
+    def atomic(self):
+        """One transaction around the block: what it adds is written and committed at its end
+        (after the derivations, if ``derive()`` is called in it), all rolled back if it raises."""
+        self.begin()
+        try:
+            yield self
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
 
     # writing ----------------------------------------------------------------------------------
     def add(self, table: str, row: dict) -> None:

@@ -81,7 +81,7 @@ def test_invalid_settings_are_not_touched(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text("{ not json")
     r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
-    assert r.returncode == 1 and "not valid JSON" in r.stderr
+    assert r.returncode == 2 and "not valid JSON" in r.stderr  # a usage error, as every other one
     assert settings.read_text() == "{ not json"
 
 

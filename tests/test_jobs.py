@@ -373,7 +373,7 @@ def test_cli_env_db_and_errors(tmp_path):
     proc = claude_ingest("job", tmp_path / "missing.json", "--db", tmp_path / "x.db")
     assert proc.returncode == 2
     proc = claude_ingest("job", "--db", tmp_path / "x.db", input="")
-    assert proc.returncode == 1 and "no claude -p output" in proc.stderr
+    assert proc.returncode == 2 and "no claude -p output" in proc.stderr  # a usage error, as every other one
 
 
 def test_read_output_modes():

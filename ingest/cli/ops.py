@@ -1,8 +1,6 @@
-"""The operations commands: ``status``, ``prune`` and ``reprice``.
-
-Registered on the ``claude-ingest`` group at the end of :mod:`ingest.cli`; they parse options, call
-:mod:`ingest.ops` and print what it returns. A problem with what was asked for exits 2.
-"""
+"""The operations commands: ``status``, ``prune`` and ``reprice``. They parse options, call
+:mod:`ingest.ops` and print what it returns (``--json``: as it returns it). A problem with what was
+asked for is an ``OpsError``: one line, exit 2 (:class:`.options.Commands`)."""
 
 from __future__ import annotations
 
@@ -11,29 +9,14 @@ from pathlib import Path
 
 import click
 
-from . import db_option
-
-
-class OpsUsageError(click.ClickException):
-    exit_code = 2
-
-
-def _run(function, *args, **kwargs):
-    from ..ops import OpsError
-
-    try:
-        return function(*args, **kwargs)
-    except OpsError as e:
-        raise OpsUsageError(str(e)) from e
+from .options import db_option, git_option, json_option, settings_option
 
 
 @click.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
-@click.option("--git", "git_repo", type=click.Path(file_okay=False, path_type=Path), is_flag=False,
-              flag_value=".", default=None, help="Also check this repository's post-commit hook.")
-@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Claude Code settings.json to check (default: user scope, $CLAUDE_CONFIG_DIR or ~/.claude).")
+@json_option
+@git_option("check")
+@settings_option("check")
 def status(db_path, as_json, git_repo, settings_file):
     """Show the database and how ingest is doing: size, rows per table, the newest event of each
     source, hooks installed, spooled events waiting, models without a price, the last ingest runs.
@@ -47,7 +30,7 @@ def status(db_path, as_json, git_repo, settings_file):
     """
     from .. import ops
 
-    result = _run(ops.status, db_path, git_repo=git_repo, settings=settings_file)
+    result = ops.status(db_path, git_repo=git_repo, settings=settings_file)
     click.echo(json.dumps(result, indent=2) if as_json else ops.status_text(result))
 
 
@@ -56,7 +39,7 @@ def status(db_path, as_json, git_repo, settings_file):
 @click.option("--before", metavar="YYYY-MM-DD", help="Delete detail rows of the days before this one (UTC).")
 @click.option("--keep-days", type=int, metavar="N", help="Delete detail rows older than N days before today (UTC).")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted, per table; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@json_option
 def prune(db_path, before, keep_days, dry_run, as_json):
     """Delete old detail rows (API requests, messages, tool calls, file events, prompts, errors, hook
     events, permission decisions, compactions, ingest skips) and keep the daily rollups, so per-day
@@ -72,8 +55,8 @@ def prune(db_path, before, keep_days, dry_run, as_json):
     """
     from .. import ops
 
-    day = _run(ops.before_day, before, keep_days)
-    result = _run(ops.prune, db_path, day, dry_run=dry_run)
+    day = ops.before_day(before, keep_days)
+    result = ops.prune(db_path, day, dry_run=dry_run)
     click.echo(json.dumps(result, indent=2) if as_json else ops.prune_text(result))
 
 
@@ -81,7 +64,7 @@ def prune(db_path, before, keep_days, dry_run, as_json):
 @db_option
 @click.option("--prices", "prices_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A price table shaped like the shipped ingest/data/prices.json (default: that one).")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@json_option
 def reprice(db_path, prices_file, as_json):
     """Recompute the cost of every API request from the price table, for when prices change or a new
     model appears; then the per-day usage rollup. A model with no price gets no cost (NULL, listed as
@@ -94,5 +77,5 @@ def reprice(db_path, prices_file, as_json):
     """
     from .. import ops
 
-    result = _run(ops.reprice, db_path, prices_file)
+    result = ops.reprice(db_path, prices_file)
     click.echo(json.dumps(result, indent=2) if as_json else ops.reprice_text(result))

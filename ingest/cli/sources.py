@@ -1,17 +1,78 @@
-"""The commands for the other sources: ``job``, ``opencode``, ``opencode-event`` and ``jsonl``.
-
-Registered on the ``claude-ingest`` group at the end of :mod:`ingest.cli`; like it, they only parse
-options and call the library.
-"""
+"""The commands that read an input into the database: ``backfill`` (transcripts), ``hook`` (one hook
+payload), ``job`` (a headless run), ``opencode`` and ``opencode-event``, ``jsonl`` (a legacy log)
+and ``git-commit``. Each parses its options and calls the library."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
-from . import db_option, redaction_option
+from ..paths import claude_projects_dirs, existing_projects_dirs, samples_dir
+from .options import InputError, db_option, redaction_option
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@db_option
+@redaction_option
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def backfill(paths, db_path, quiet):
+    """Read Claude Code transcripts into the database, incrementally.
+
+    PATHS are projects directories, project directories or single .jsonl files; the default is
+    $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects. Files unchanged since the last run are not
+    opened, grown files are read from where the last run stopped.
+
+    \b
+    Example:
+        claude-ingest backfill
+        claude-ingest backfill ~/.claude/projects/-Users-me-myproject --db team.db
+    """
+    from ..load.transcripts import backfill as run_backfill
+
+    paths = list(paths)
+    if not paths:
+        paths = existing_projects_dirs()
+        if not paths:
+            where = ", ".join(str(p) for p in claude_projects_dirs())
+            click.echo(
+                f"No Claude Code history at {where}: ingesting the sample transcripts that ship "
+                f"with datasette-claude ({samples_dir()}) so there is something real to explore.",
+                err=True,
+            )
+            paths = [samples_dir()]
+    show_bar = not quiet and sys.stderr.isatty()
+
+    def progress(total):
+        if not (show_bar and total):
+            return contextlib.nullcontext()
+        return click.progressbar(length=total, label="Reading transcripts", file=sys.stderr)
+
+    summary = run_backfill(db_path, paths, progress=progress)
+    if not quiet:
+        click.echo(f"backfill {db_path}: {summary.line()}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@db_option
+def hook(db_path):
+    """Store one Claude Code hook payload read on stdin (called by the hooks themselves).
+
+    Always exits 0 and prints nothing; if the database is busy or unwritable the payload is spooled
+    (privately, redacted) and replayed by the next run. CLAUDE_INGEST_DEBUG=1 shows failures on stderr.
+
+    \b
+    Example (what install-hooks writes into settings.json):
+        echo '{"session_id": "…", "hook_event_name": "Stop"}' | claude-ingest hook
+    """
+    # The console script runs the hook before click is imported (ingest.entry); this body runs when
+    # the group is called as a library (click's CliRunner, another program embedding it).
+    from ..load.hooks import main as hook_main
+
+    sys.exit(hook_main(["--db", str(db_path)]))
 
 
 @click.command()
@@ -39,16 +100,16 @@ def job(file, db_path, job_id, prompt, reuse_of):
     from ..load.jobs import ingest_job, ingest_job_file
 
     kwargs = {"job_id": job_id, "prompt": prompt, "reuse_of": reuse_of}
+    if str(file) == "-" and sys.stdin.isatty():
+        raise click.UsageError("pipe the output of `claude -p ... --output-format json|stream-json` in, "
+                               "or name a FILE")
     try:
         if str(file) == "-":
-            if sys.stdin.isatty():
-                raise click.UsageError("pipe the output of `claude -p ... --output-format json|stream-json` in, "
-                                       "or name a FILE")
             summary = ingest_job(db_path, sys.stdin.read(), **kwargs)
         else:
             summary = ingest_job_file(db_path, file, **kwargs)
-    except ValueError as e:
-        raise click.ClickException(str(e))
+    except ValueError as e:  # output that is not a run's (ingest.load.jobs.NoJobOutput), or a field out of shape
+        raise InputError(str(e)) from None
     click.echo(summary.line())
 
 
@@ -85,12 +146,13 @@ def opencode_event(db_path):
     """Store one OpenCode plugin event read on stdin (called by the plugin install-hooks --opencode puts in place).
 
     Always exits 0 and prints nothing; if the database is busy or unwritable the event is spooled
-    beside it and replayed by the next run. CLAUDE_INGEST_DEBUG=1 shows failures on stderr.
+    (privately, redacted) and replayed by the next run. CLAUDE_INGEST_DEBUG=1 shows failures on stderr.
 
     \b
     Example:
         echo '{"type": "session.idle", "properties": {"sessionID": "ses_…"}}' | claude-ingest opencode-event
     """
+    # As for `hook`: the console script dispatches before click; this body is the library's way in.
     from ..load.opencode import event_main
 
     sys.exit(event_main(["--db", str(db_path)]))
@@ -122,3 +184,29 @@ def jsonl(file, table_name, pk, db_path):
     except TableNameError as e:
         raise click.BadParameter(str(e), param_hint="--table")
     click.echo(f"jsonl {db_path}: {summary.line()}")
+
+
+@click.command("git-commit")
+@db_option
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
+              help="Repository (default: the current directory).")
+@click.option("--rev", default="HEAD", show_default=True, help="Commit to record.")
+def git_commit(db_path, repo, rev):
+    """Record a commit: sha, repository, branch, author, message, files, and the active session.
+
+    For a git post-commit hook (`install-hooks --git` installs it). Exits 0 even when it cannot
+    record, so that it never gets in the way of a commit; the reason goes to stderr.
+
+    \b
+    Example:
+        claude-ingest git-commit --repo ~/src/myproject
+    """
+    from ..load.git import record_commit
+
+    try:
+        row = record_commit(db_path, repo.resolve(), rev)
+    except Exception as e:  # noqa: BLE001 - a post-commit hook must not fail
+        click.echo(f"claude-ingest git-commit: not recorded: {e}", err=True)
+        return
+    session = f" (session {row['session_id']})" if row.get("session_id") else ""
+    click.echo(f"recorded {row['sha'][:12]} in {row['repository']}{session}")

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .. import schema
 from .. import store as store_mod
-from .transcripts import now_iso
+from ..clock import now_iso
+from ..identity import host
 from ..parse.git import head_commit
 
 
-def record_commit(db_path, repo: Path, rev: str = "HEAD") -> dict:
+def record_commit(db, repo: Path, rev: str = "HEAD") -> dict:
+    """Record ``rev`` of ``repo`` in ``db`` (a database path or an open connection)."""
     row = head_commit(repo, rev)
-    conn = store_mod.connect(db_path)
-    try:
+    with store_mod.opened(db) as conn:
         found = conn.execute(schema.ACTIVE_SESSION_SQL, {"repository": row["repository"],
                                                          "committed_at": row["committed_at"]}).fetchone()
-        row.update(session_id=found[0] if found else None, host=os.uname().nodename, recorded_at=now_iso())
+        row.update(session_id=found[0] if found else None, host=host(), recorded_at=now_iso())
         store = store_mod.Store(conn)
-        store.begin()
-        store.add("commits", row)
-        store.commit()
-    finally:
-        conn.close()
+        with store.atomic():
+            store.add("commits", row)
     return row

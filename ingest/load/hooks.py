@@ -24,14 +24,15 @@ import re
 import signal
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
 from .. import redact
-from . import spool as spool_mod
 from .. import store as store_mod
-from ..paths import default_db_path
+from ..clock import now_iso
+from ..identity import host
 from ..parse import hooks as parser
+from ..paths import default_db_path
+from . import spool as spool_mod
 
 BUSY_TIMEOUT_S = 2.0  # then spool: a long backfill transaction must not stall the agent
 DEADLINE_S = 5  # the whole run; Claude Code's own timeout for the hook is set above this
@@ -44,18 +45,6 @@ DEBUG_ENV = "CLAUDE_INGEST_DEBUG"
 
 class _Deadline(Exception):
     pass
-
-
-def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
-
-
-def _host() -> str | None:
-    try:
-        return os.uname().nodename
-    except (AttributeError, OSError):
-        return None
 
 
 class EventSink:
@@ -95,10 +84,8 @@ def store_event(conn: sqlite3.Connection, event_row: dict, derive) -> bool:
     stored once), then the rows ``derive(conn)`` returns, in one transaction. Rows that cannot be
     derived are rolled back alone and the reason kept on the raw event. False if already stored."""
     store = store_mod.Store(conn)
-    store.begin()
-    try:
+    with store.atomic():
         if conn.execute("select 1 from hook_events where id = ?", (event_row["id"],)).fetchone():
-            store.rollback()
             return False
         store.add("hook_events", event_row)
         store.flush()
@@ -114,11 +101,7 @@ def store_event(conn: sqlite3.Connection, event_row: dict, derive) -> bool:
                 conn.execute("release derive")
                 conn.execute("update hook_events set derive_error = ? where id = ?",
                              (f"{type(e).__name__}: {e}"[:500], event_row["id"]))
-        store.commit()
-        return True
-    except BaseException:
-        store.rollback()
-        raise
+    return True
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -197,7 +180,7 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         "agent_id": text("agent_id"), "tool_use_id": text("tool_use_id"), "cwd": text("cwd"),
         "source": source, "size": size, "payload": stored,
     }
-    return store_event(conn, row, (lambda conn: parser.records(fields, received_at, _host())) if fields else None)
+    return store_event(conn, row, (lambda conn: parser.records(fields, received_at, host())) if fields else None)
 
 
 CLAUDE_HOOK = EventSink("hook", write_event)
@@ -208,7 +191,7 @@ def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: Even
     """Store one event, or spool it; then replay what others spooled, for at most ``replay_budget``
     seconds (0: not now). 'stored', 'duplicate', 'spooled' or 'lost'."""
     sink = sink or CLAUDE_HOOK
-    received_at = received_at or _now()
+    received_at = received_at or now_iso()
     db_path = Path(spool_mod.db_key(db_path))  # a relative --db and an absolute one are one database
 
     def spool_it(e: BaseException) -> str:
@@ -297,7 +280,7 @@ def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
     debug = os.environ.get(DEBUG_ENV) == "1"
     reader = PayloadReader()
     db_path = None
-    received_at = _now()
+    received_at = now_iso()
 
     def deadline(signum, frame):
         raise _Deadline()

@@ -9,17 +9,20 @@ own keeps the time it was first recorded.
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import schema
 from .. import store as store_mod
-from .transcripts import now_iso
-from .runs import rows_text, unpriced_text
-from ..parse.common import utc_timestamp
+from ..clock import from_timestamp, now_iso
+from ..errors import IngestError
+from ..identity import host as this_host
 from ..parse.jobs import Job, parse_job, read_output
+from .runs import rows_text, unpriced_text
+
+
+class NoJobOutput(IngestError, ValueError):
+    """The text given is not what a headless run prints."""
 
 
 @dataclass
@@ -47,7 +50,7 @@ class JobSummary:
 
 
 def ingest_job(
-    db_path,
+    db,
     text: str,
     *,
     job_id: str | None = None,
@@ -56,13 +59,13 @@ def ingest_job(
     received_at: str | None = None,
     host: str | None = None,
 ) -> JobSummary:
-    """Record one run from the text ``claude -p`` printed. ``received_at`` defaults to now."""
+    """Record one run from the text ``claude -p`` printed into ``db`` (a database path or an open
+    connection). ``received_at`` defaults to now."""
     messages, bad, output_format = read_output(text)
     if not messages:
-        raise ValueError("no claude -p output found (expected a JSON result, a JSON array or stream-json lines)")
-    conn = store_mod.connect(db_path)
-    try:
-        host = host or socket.gethostname()
+        raise NoJobOutput("no claude -p output found (expected a JSON result, a JSON array or stream-json lines)")
+    with store_mod.opened(db) as conn:
+        host = host or this_host()
         received_at = received_at or now_iso()
         # Parse once to learn the job id, then again with the time it was first recorded, if it was.
         probe = parse_job(messages, received_at=received_at, output_format=output_format, job_id=job_id,
@@ -81,27 +84,19 @@ def ingest_job(
                         original_prompt=original_prompt, host=host, source_text=text)
         job.bad_lines += bad
         store = store_mod.Store(conn)
-        store.begin()
-        try:
+        with store.atomic():
             store.write(job.records)
             store.add("jobs", {k: v for k, v in job.row.items() if v is not None})
             store.derive()
             store.flush()
             if reuse_of:
                 conn.execute(schema.JOB_REUSE_COUNT_SQL, {"job_id": reuse_of})
-            store.commit()
-        except BaseException:
-            store.rollback()
-            raise
         return JobSummary(job=job, output_format=output_format, reuse_missing=reuse_missing)
-    finally:
-        conn.close()
 
 
-def ingest_job_file(db_path, path, **kwargs) -> JobSummary:
+def ingest_job_file(db, path, **kwargs) -> JobSummary:
     """A saved run's output: it is taken to have ended when the file was last written."""
     path = Path(path)
     text = path.read_text(encoding="utf-8", errors="replace")
-    mtime = datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).isoformat()
-    kwargs.setdefault("received_at", utc_timestamp(mtime))
-    return ingest_job(db_path, text, **kwargs)
+    kwargs.setdefault("received_at", from_timestamp(os.stat(path).st_mtime))
+    return ingest_job(db, text, **kwargs)

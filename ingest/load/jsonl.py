@@ -12,25 +12,23 @@ in the same transaction as the rows read up to it.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import schema
-from .. import redact
+from .. import redact, schema
 from .. import store as store_mod
-from . import files
-from .transcripts import EXCERPT_CHARS, now_iso
-from ..parse.jsonl import HASH_COLUMN, BadLine, parse_line
+from ..clock import now_iso
+from ..errors import IngestError
+from ..parse.common import BadLine
+from ..parse.jsonl import HASH_COLUMN, parse_line
+from . import files, runs
 
 BATCH = 2000
 
 
-class TableNameError(ValueError):
-    pass
+class TableNameError(IngestError, ValueError):
+    """A --table or --pk that would write into claude-ingest's own tables or keys."""
 
 
 @dataclass
@@ -63,111 +61,105 @@ def check_table_name(table: str, pk: str | None) -> None:
         raise TableNameError(f"--pk {HASH_COLUMN} is the column used when no --pk is given")
 
 
-def import_jsonl(db_path, file, table: str, *, pk: str | None = None) -> JsonlSummary:
-    """Import the lines of ``file`` not imported before into ``table``."""
+def import_jsonl(db, file, table: str, *, pk: str | None = None) -> JsonlSummary:
+    """Import the lines of ``file`` not imported before into ``table`` of ``db`` (a database path
+    or an open connection)."""
     import sqlite_utils
 
     check_table_name(table, pk)
     started, started_at = time.perf_counter(), now_iso()
     path = Path(file).expanduser().resolve()
-    key = f"{path}#{table}"
-    summary = JsonlSummary(path=str(path), table=table)
-    conn = store_mod.connect(db_path)
-    try:
-        db = sqlite_utils.Database(conn)
+    with store_mod.opened(db) as conn:
+        sdb = sqlite_utils.Database(conn)
         key_column = pk or HASH_COLUMN
-        if db[table].exists() and db[table].pks != [key_column]:
-            raise TableNameError(f"table {table!r} exists keyed by {db[table].pks}, not by {key_column!r}")
-        known = conn.execute("select size, mtime_ns, offset, head_hash, lines, bad_lines, rereads from ingest_files "
-                             "where path = ?", (key,)).fetchone()
-        st = path.stat()
+        if sdb[table].exists() and sdb[table].pks != [key_column]:
+            raise TableNameError(f"table {table!r} exists keyed by {sdb[table].pks}, not by {key_column!r}")
+        importer = _Import(sdb, path, table, key_column, pk)
+        importer.run()
+        summary = importer.summary
+        summary.seconds = time.perf_counter() - started
+        if not summary.unchanged:
+            with importer.store.atomic():
+                importer.store.add("ingest_runs", runs.run_row(
+                    runs.new_run_id("jsonl"), f"jsonl --table {table}", started_at, summary.seconds, files_seen=1,
+                    files_read=1, bytes_read=summary.bytes_read, lines=summary.lines, bad_lines=summary.bad_lines,
+                    rows={table: summary.new_rows}))
+        return summary
+
+
+class _Import:
+    """One import of one file into one table: lines read with no transaction open, each batch
+    written in one, with how far the file was read (a run cut short resumes after the last batch)."""
+
+    def __init__(self, sdb, path: Path, table: str, key_column: str, pk: str | None):
+        self.sdb, self.path, self.table, self.key_column, self.pk = sdb, path, table, key_column, pk
+        self.key = f"{path}#{table}"  # one file may feed several tables
+        self.summary = JsonlSummary(path=str(path), table=table)
+        self.store = store_mod.Store(sdb.conn, batch_size=None)
+
+    def _count(self) -> int:
+        return self.sdb[self.table].count if self.sdb[self.table].exists() else 0
+
+    def run(self) -> None:
+        summary = self.summary
+        known = self.sdb.conn.execute("select size, mtime_ns, offset, head_hash, lines, bad_lines, rereads "
+                                      "from ingest_files where path = ?", (self.key,)).fetchone()
+        st = self.path.stat()
         if known and known[0] == st.st_size and known[1] == st.st_mtime_ns:  # unchanged: not opened
-            summary.unchanged = True
-            summary.total_rows = db[table].count if db[table].exists() else 0
-            return summary
-        f, st = files.open_regular(path)  # a FIFO is refused at once, never waited on
+            summary.unchanged, summary.total_rows = True, self._count()
+            return
+        before = self._count()
+        f, st = files.open_regular(self.path)  # a FIFO is refused at once, never waited on
         with f:
-            store = store_mod.Store(conn, batch_size=None)
             offset, rereads = (known[2] or 0, known[6] or 0) if known else (0, 0)
             if known and (st.st_size < offset or files.head_hash(f, offset) != known[3]):
                 offset, rereads, summary.reread = 0, rereads + 1, True
-            before = db[table].count if db[table].exists() else 0
             prior = (known[4] or 0, known[5] or 0) if known and not summary.reread else (0, 0)
-            batch: list[dict] = []
-            # Lines are read with no transaction open; each batch is written in one, with how far the
-            # file was read, so a run cut short resumes after the last batch written.
-            for kind, line_offset, raw, size in files.lines(f, offset):
-                if kind == files.PARTIAL:
-                    try:  # a last line still being written, unless it is whole already
-                        json.loads(raw)
-                    except ValueError:
-                        break
-                offset = line_offset + size
-                summary.bytes_read += size
-                if kind != files.TOO_LONG and not raw.strip():
-                    continue
-                summary.lines += 1
-                try:
-                    if kind == files.TOO_LONG:
-                        raise BadLine(f"a line of {size:,} bytes, longer than any record "
-                                      f"({files.MAX_LINE_BYTES:,} bytes at most): not read")
-                    batch.append(parse_line(raw, pk))
-                except (ValueError, BadLine, UnicodeDecodeError, RecursionError) as e:
-                    summary.bad_lines += 1
-                    store.add("ingest_skips", {
-                        "path": key, "offset": line_offset, "run_id": f"jsonl:{table}",
-                        "reason": f"{type(e).__name__}: {e}"[:200],
-                        "excerpt": raw[:EXCERPT_CHARS + 4096].decode("utf-8", "replace"), "seen_at": now_iso()})
-                if len(batch) >= BATCH:
-                    _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary)
-                    batch = []
-            _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary)
-        summary.total_rows = db[table].count if db[table].exists() else 0
+            self._read(f, st, offset, rereads, prior)
+        summary.total_rows = self._count()
         summary.new_rows = summary.total_rows - before
-        summary.seconds = time.perf_counter() - started
-        store.begin()
-        store.add("ingest_runs", {
-            "id": f"{now_iso()}-jsonl-{os.getpid()}", "command": f"jsonl --table {table}", "host": socket.gethostname(),
-            "started_at": started_at, "ended_at": now_iso(), "seconds": round(summary.seconds, 3),
-            "files_seen": 1, "files_read": 1,
-            "bytes_read": summary.bytes_read, "lines": summary.lines, "bad_lines": summary.bad_lines,
-            "rows_json": json.dumps({table: summary.new_rows}), "status": "ok"})
-        store.commit()
-        return summary
-    finally:
-        conn.close()
 
+    def _read(self, f, st, offset: int, rereads: int, prior: tuple[int, int]) -> None:
+        summary, batch = self.summary, []
+        for kind, line_offset, raw, size in files.lines(f, offset):
+            if kind == files.PARTIAL:
+                try:  # a last line still being written, unless it is whole already
+                    json.loads(raw)
+                except ValueError:
+                    break
+            offset = line_offset + size
+            summary.bytes_read += size
+            if kind != files.TOO_LONG and not raw.strip():
+                continue
+            summary.lines += 1
+            try:
+                if kind == files.TOO_LONG:
+                    raise BadLine(f"a line of {size:,} bytes, longer than any record "
+                                  f"({files.MAX_LINE_BYTES:,} bytes at most): not read")
+                batch.append(parse_line(raw, self.pk))
+            except (ValueError, BadLine, UnicodeDecodeError, RecursionError) as e:
+                summary.bad_lines += 1
+                self.store.add("ingest_skips", runs.skip_row(self.key, line_offset, f"jsonl:{self.table}",
+                                                             f"{type(e).__name__}: {e}", raw))
+            if len(batch) >= BATCH:
+                self._write_batch(batch, f, st, offset, rereads, prior)
+                batch = []
+        self._write_batch(batch, f, st, offset, rereads, prior)
 
-def _write_batch(db, table, key_column, batch, store, f, key, st, offset, rereads, prior, summary) -> None:
-    """One transaction: the batch's rows, the skips recorded with them, and how far the file was read."""
-    pos = f.tell()
-    head = files.head_hash(f, offset)
-    f.seek(pos)
-    complete = offset >= st.st_size
-    store.begin()
-    try:
-        if batch:
-            _write(db, table, key_column, batch, store)
-        if not db.conn.in_transaction:  # sqlite-utils < 4 commits each chunk itself
-            store.begin()
-        store.add("ingest_files", {
-            "path": key, "kind": f"jsonl:{table}", "size": st.st_size if complete else offset,
-            "mtime": datetime.fromtimestamp(st.st_mtime, timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "mtime_ns": st.st_mtime_ns if complete else None, "offset": offset, "head_hash": head,
-            "lines": prior[0] + summary.lines, "bad_lines": prior[1] + summary.bad_lines,
-            "rereads": rereads, "first_read_at": now_iso(), "last_read_at": now_iso()})
-        store.commit()
-    except BaseException:
-        store.rollback()
-        raise
-
-
-def _write(db, table: str, key_column: str, batch: list[dict], store) -> None:
-    store.flush()
-    if store.redact:  # a table of its own, written by sqlite-utils: every text value is redacted
-        batch = [{k: redact.redact_text(v) if isinstance(v, str) and k != key_column else v
-                  for k, v in row.items()} for row in batch]
-    db[table].upsert_all(batch, pk=key_column, alter=True)
-    if not db.conn.in_transaction:
-        store.begin()
+    def _write_batch(self, batch, f, st, offset, rereads, prior) -> None:
+        """One transaction: the batch's rows, the skips recorded with them, and how far the file was read."""
+        pos = f.tell()
+        head = files.head_hash(f, offset)
+        f.seek(pos)
+        with self.store.atomic():
+            if batch:
+                self.store.flush()
+                if self.store.redact:  # a table of its own, written by sqlite-utils: every text value is redacted
+                    batch = [{k: redact.redact_text(v) if isinstance(v, str) and k != self.key_column else v
+                              for k, v in row.items()} for row in batch]
+                self.sdb[self.table].upsert_all(batch, pk=self.key_column, alter=True)
+                if not self.sdb.conn.in_transaction:  # sqlite-utils < 4 commits each chunk itself
+                    self.store.begin()
+            self.store.add("ingest_files", runs.file_row(
+                self.key, f"jsonl:{self.table}", st, offset, head, lines=prior[0] + self.summary.lines,
+                bad_lines=prior[1] + self.summary.bad_lines, rereads=rereads))

@@ -1,7 +1,8 @@
 """``claude-ingest opencode`` and ``claude-ingest opencode-event``: OpenCode into the database.
 
 ``ingest_opencode(db_path, path)`` reads every storage generation under an OpenCode data directory
-(../shared/FORMATS.md section 5.1):
+(OpenCode moved from JSON files to SQLite in v1.2.0, 2026-02-14; the first versions kept
+per-project stores):
 
 * ``opencode.db`` (and ``opencode-<channel>.db``), v1.2+: opened read-only through a ``mode=ro`` URI
   with a busy timeout, never ``immutable`` (OpenCode keeps it open in WAL mode); if it cannot be
@@ -26,7 +27,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import tempfile
 import time
@@ -35,11 +35,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import files
-from . import hooks as hook_mod
 from .. import store as store_mod
+from ..clock import now_iso
+from ..identity import host as this_host
 from ..parse.hooks import content_id
 from ..parse.opencode import KNOWN_EVENTS, OpenCodeParser
+from . import files, runs
+from . import hooks as hook_mod
 from .runs import rows_text, unpriced_text
 
 DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
@@ -172,7 +174,7 @@ class Reader:
 
     def __init__(self, root: Path, *, host: str | None = None):
         self.root = root
-        self.host = host or socket.gethostname()
+        self.host = host or this_host()
         self.sessions: dict[str, tuple[dict, str]] = {}  # id -> (info, origin)
         self.bad_files = 0
         self.skipped_duplicates = 0
@@ -337,27 +339,50 @@ def _lift_v0_part(part: dict, info: dict) -> dict:
 
 
 # -- ingest -------------------------------------------------------------------------------------------
-def ingest_opencode(db_path, path: Path | None = None, *, host: str | None = None, force: bool = False):
-    """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db_path``."""
-    from .transcripts import now_iso
-
+def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, force: bool = False):
+    """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db`` (a database
+    path or an open connection)."""
     started = time.perf_counter()
     started_at = now_iso()
     root = Path(path or default_data_dir()).expanduser()
-    reader = Reader(root, host=host)
-    summary = OpenCodeSummary(run_id=f"{started_at}-opencode-{os.getpid()}")
-    conn = store_mod.connect(db_path)
-    try:
-        summary.spooled = replay_spool(conn, Path(db_path))  # events the plugin could not store live
-        known = dict(conn.execute("select path, head_hash from ingest_files where kind like 'opencode%'"))
-        store = store_mod.Store(conn)
-        parsers: list[OpenCodeParser] = []
-        parents: dict[str, str | None] = {}
-        plan = []  # (kind, key, fingerprint, origin, source)
+    with store_mod.opened(db) as conn:
+        run = _Run(conn, Reader(root, host=host), force=force)
+        run.summary.spooled = replay_spool(conn, store_mod.path_of(conn))  # what the plugin could not store live
+        try:
+            plan = run.plan()
+            for source in plan:
+                run.read(*source)
+        finally:
+            run.close()
+        summary = run.finish(time.perf_counter() - started)
+        with run.store.atomic():
+            run.store.add("ingest_runs", runs.run_row(
+                summary.run_id, "opencode", started_at, summary.seconds, files_seen=len(plan),
+                files_read=len(summary.sources_read), files_skipped=summary.sources_unchanged,
+                rows=summary.rows, unpriced=summary.unpriced))
+        return summary
 
-        # Sessions first, from every generation, so that any child finds its top-level session.
-        db_sessions: set[str] = set()
-        opened = []
+
+class _Run:
+    """One ``claude-ingest opencode`` over every store under a data directory. Records wait in memory
+    and are written every COMMIT_EVERY records (and at the end of each store, with its fingerprint):
+    the write lock is never held while OpenCode's files are read."""
+
+    def __init__(self, conn, reader: Reader, *, force: bool):
+        self.conn, self.reader, self.force = conn, reader, force
+        self.summary = OpenCodeSummary(run_id=runs.new_run_id("opencode"))
+        self.store = store_mod.Store(conn, batch_size=None)
+        self.known = dict(conn.execute("select path, head_hash from ingest_files where kind like 'opencode%'"))
+        self.parsers: list[OpenCodeParser] = []
+        self.parents: dict[str, str | None] = {}
+        self.db_sessions: set[str] = set()
+        self.seen_messages: set[str] = set()
+        self.opened: list = []
+
+    def plan(self) -> list[tuple]:
+        """(kind, key, fingerprint, handle, session ids) per store. Sessions first, from every
+        generation, so that any child finds its top-level session."""
+        reader, plan = self.reader, []
         for db_file in reader.databases():
             src = SqliteSource(db_file)
             fingerprint = src.fingerprint()
@@ -368,92 +393,71 @@ def ingest_opencode(db_path, path: Path | None = None, *, host: str | None = Non
             except sqlite3.DatabaseError as e:
                 src.close()
                 reader.bad_files += 1
-                _skip(store, key, f"cannot read: {e}", summary.run_id)
+                with self.store.atomic():
+                    self.store.add("ingest_skips", runs.skip_row(key, -1, self.summary.run_id, f"cannot read: {e}"))
                 continue
-            db_sessions.update(ids)
-            opened.append((src, src_conn))
+            self.db_sessions.update(ids)
+            self.opened.append((src, src_conn))
             plan.append(("opencode-db", key, fingerprint, src_conn, ids))
         for layout, storage in reader.json_roots():
             key = str(storage.resolve())
-            ids = reader.load_json_sessions(layout, storage, db_sessions)
+            ids = reader.load_json_sessions(layout, storage, self.db_sessions)
             plan.append((f"opencode-{layout}", key, reader.json_fingerprint(storage), (layout, storage), ids))
         for sid, (info, _) in reader.sessions.items():
             parent = info.get("parentID")
-            parents[sid] = parent if isinstance(parent, str) and parent else None
+            self.parents[sid] = parent if isinstance(parent, str) and parent else None
         # A child whose parent was read in an earlier run: its place is in the database.
-        for row in conn.execute("select agent_id, coalesce(parent_agent_id, session_id) from subagents"):
-            parents.setdefault(row[0], row[1])
+        for row in self.conn.execute("select agent_id, coalesce(parent_agent_id, session_id) from subagents"):
+            self.parents.setdefault(row[0], row[1])
+        return plan
 
-        seen_messages: set[str] = set()
-        try:
-            for kind, key, fingerprint, handle, ids in plan:
-                if not force and known.get(key) == fingerprint:
-                    summary.sources_unchanged += 1
-                    continue
-                parser = OpenCodeParser(parents, host=reader.host, origin=key)
-                parsers.append(parser)
-                store.begin()
-                count = 0
-                for sid in ids:
-                    if kind != "opencode-db" and sid in db_sessions:
-                        continue
-                    records = parser.session(reader.sessions[sid][0])
-                    summary.sessions += sum(1 for t, _ in records if t == "sessions")
-                    summary.subagents += sum(1 for t, _ in records if t == "subagents")
-                    store.write(records)
-                if kind == "opencode-db":
-                    messages = reader.db_messages(handle, parser, seen_messages)
-                else:
-                    messages = reader.json_messages(*handle, ids, parser, seen_messages)
-                for table, row in messages:
-                    store.add(table, row)
-                    count += 1
-                    if table == "messages":
-                        summary.messages += 1
-                    if count % COMMIT_EVERY == 0:
-                        store.derive()
-                        store.commit()
-                        store.begin()
-                store.derive()
-                store.add("ingest_files", {"path": key, "kind": kind, "head_hash": fingerprint,
-                                           "first_read_at": now_iso(), "last_read_at": now_iso()})
-                store.commit()
-                summary.sources_read.append(Path(key).name if kind == "opencode-db" else kind.split("-", 1)[1])
-        except BaseException:
-            store.rollback()
-            raise
-        finally:
-            for src, src_conn in opened:
-                src_conn.close()
-                src.close()
-        summary.skipped_duplicates = reader.skipped_duplicates
-        summary.bad_files = reader.bad_files
-        summary.rows = Counter(store.rows)
+    def read(self, kind: str, key: str, fingerprint: str, handle, ids: list[str]) -> None:
+        summary, store, reader = self.summary, self.store, self.reader
+        if not self.force and self.known.get(key) == fingerprint:
+            summary.sources_unchanged += 1
+            return
+        parser = OpenCodeParser(self.parents, host=reader.host, origin=key)
+        self.parsers.append(parser)
+        for sid in ids:
+            if kind != "opencode-db" and sid in self.db_sessions:
+                continue
+            records = parser.session(reader.sessions[sid][0])
+            summary.sessions += sum(1 for t, _ in records if t == "sessions")
+            summary.subagents += sum(1 for t, _ in records if t == "subagents")
+            store.write(records)
+        if kind == "opencode-db":
+            messages = reader.db_messages(handle, parser, self.seen_messages)
+        else:
+            messages = reader.json_messages(*handle, ids, parser, self.seen_messages)
+        for count, (table, row) in enumerate(messages, 1):
+            store.add(table, row)
+            summary.messages += table == "messages"
+            if count % COMMIT_EVERY == 0:
+                with store.atomic():
+                    store.derive()
+        store.add("ingest_files", {"path": key, "kind": kind, "head_hash": fingerprint,
+                                   "first_read_at": now_iso(), "last_read_at": now_iso()})
+        with store.atomic():
+            store.derive()
+        summary.sources_read.append(Path(key).name if kind == "opencode-db" else kind.split("-", 1)[1])
+
+    def close(self) -> None:
+        self.store.discard()  # what a failed read left unwritten
+        for src, src_conn in self.opened:
+            src_conn.close()
+            src.close()
+
+    def finish(self, seconds: float) -> OpenCodeSummary:
+        summary = self.summary
+        summary.skipped_duplicates = self.reader.skipped_duplicates
+        summary.bad_files = self.reader.bad_files
+        summary.rows = Counter(self.store.rows)
         summary.rows.pop("ingest_files", None)
-        for parser in parsers:
+        for parser in self.parsers:
             for model, keys in parser.unpriced.items():
                 summary.unpriced[model] += len(keys)
-        summary.seconds = time.perf_counter() - started
-        store.begin()
-        store.add("ingest_runs", {
-            "id": summary.run_id, "command": "opencode", "host": reader.host, "started_at": started_at,
-            "ended_at": now_iso(), "seconds": round(summary.seconds, 3), "files_seen": len(plan),
-            "files_read": len(summary.sources_read), "files_skipped": summary.sources_unchanged,
-            "rows_json": json.dumps(dict(summary.rows)), "unpriced_models": json.dumps(dict(summary.unpriced)),
-            "status": "ok"})
-        store.commit()
+        summary.seconds = seconds
         return summary
-    finally:
-        conn.close()
-
-
-def _skip(store, path, reason, run_id):
-    from .transcripts import now_iso
-
-    store.begin()
-    store.add("ingest_skips", {"path": path, "offset": -1, "run_id": run_id, "reason": reason[:200],
-                               "seen_at": now_iso()})
-    store.commit()
 
 
 # -- live events (opencode-event) -----------------------------------------------------------------------
@@ -518,7 +522,7 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         if event_type.startswith("session.") and isinstance(info, dict) and isinstance(info.get("id"), str):
             parent = info.get("parentID")
             extra[info["id"]] = parent if isinstance(parent, str) and parent else None
-        parser = OpenCodeParser(_StoredParents(conn, extra), host=hook_mod._host(), origin="opencode-event")
+        parser = OpenCodeParser(_StoredParents(conn, extra), host=this_host(), origin="opencode-event")
         message = None
         part = props.get("part")
         if event_type == "message.part.updated" and isinstance(part, dict):

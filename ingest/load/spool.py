@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from .. import redact
+from ..clock import now_iso
 
 ENTRY_VERSION = 2
 _ENTRY_STARTS = (b'{"spool": 2, ', b'{"received_at": ')  # v2 lines; lines of the first spool format
@@ -370,7 +371,7 @@ class Replay:
         _unlink(dir_fd, batch)
 
     def _write(self, entry: dict, raw: bytes) -> None:
-        self.sink.write(self.conn, raw, entry.get("received_at") or _now(), source=self.sink.replay_source,
+        self.sink.write(self.conn, raw, entry.get("received_at") or now_iso(), source=self.sink.replay_source,
                         event_id=entry.get("id"), size=entry.get("size"))
 
     def _set_aside(self, dir_fd: int, lines: list[bytes], reason: str) -> None:
@@ -380,7 +381,7 @@ class Replay:
                 entry = json.loads(line) if line else {}
             except ValueError:
                 entry = {"raw": line.decode("utf-8", "replace")}
-            entry.update(failed=reason, failed_at=_now())
+            entry.update(failed=reason, failed_at=now_iso())
             out.append(json.dumps(entry, ensure_ascii=True).encode())
         self.set_aside += len(lines)
         try:
@@ -421,7 +422,7 @@ class Replay:
             if (target, suffix) == (self.key, self.sink.spool_suffix):
                 try:
                     with time_limit(self.entry_limit):
-                        self.sink.write(self.conn, raw, entry.get("received_at") or _now(),
+                        self.sink.write(self.conn, raw, entry.get("received_at") or now_iso(),
                                         source=self.sink.replay_source)
                     self.replayed += 1
                     continue
@@ -430,7 +431,7 @@ class Replay:
                         continue
             # another database's or kind's event (or this one's, while the database fails): moved
             # to its own spool, redacted
-            spool(target, raw, entry.get("received_at") or _now(), suffix=suffix,
+            spool(target, raw, entry.get("received_at") or now_iso(), suffix=suffix,
                   reason="moved from a spool file of an earlier version")
 
 
@@ -459,11 +460,6 @@ def _unlink(dir_fd: int, name: str) -> None:
         os.unlink(name, dir_fd=dir_fd)
     except OSError:
         pass
-
-
-def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
 
 
 def replay(conn, db_path, sink, *, budget: float | None = None, entry_limit: float | None = ENTRY_LIMIT_S) -> int:

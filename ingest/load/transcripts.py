@@ -12,13 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import stat
 import time
-import uuid as uuidlib
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -27,27 +24,17 @@ try:  # 2.5x faster than the standard library on transcript lines: backfill is m
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it
     json_loads = json.loads
 
-from . import files
+from . import files, runs
 from .. import store as store_mod
+from ..clock import now_iso
+from ..identity import host as this_host
+from ..parse.common import BadLine
+from ..parse.transcripts import FileContext, TranscriptParser
+from ..paths import existing_projects_dirs
 from .runs import rows_text, unpriced_text
-from ..parse.transcripts import BadLine, FileContext, TranscriptParser
 
-HEAD_BYTES = files.HEAD_BYTES
 COMMIT_EVERY_BYTES = 16 * 1024 * 1024  # bounds memory and the work a crash can lose
-EXCERPT_CHARS = 300
 CACHE_KIB = 64 * 1024
-
-
-def now_iso() -> str:
-    dt = datetime.now(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-
-
-def claude_projects_dirs() -> list[Path]:
-    """``$CLAUDE_CONFIG_DIR/projects`` (comma-separated dirs allowed), else ``~/.claude/projects``."""
-    configured = os.environ.get("CLAUDE_CONFIG_DIR")
-    bases = [p for p in (configured or "").split(",") if p.strip()] or ["~/.claude"]
-    return [Path(b.strip()).expanduser() / "projects" for b in bases]
 
 
 @dataclass(frozen=True)
@@ -133,7 +120,8 @@ def _read_meta(path: Path) -> dict | None:
 
 
 class Backfill:
-    """One backfill run over a database connection. ``run(files)`` returns its :class:`RunSummary`."""
+    """One backfill run over a database connection: :meth:`pending` picks the files that changed,
+    :meth:`run_pending` reads them and returns the run's :class:`RunSummary`."""
 
     def __init__(self, conn, *, host: str | None = None, progress: Callable[[int], None] | None = None,
                  command: str = "backfill"):
@@ -141,10 +129,10 @@ class Backfill:
         # Rows wait in memory until a commit: the write lock is held only while they are written,
         # never while a file is read (a hook waits for that lock, then spools).
         self.store = store_mod.Store(conn, batch_size=None)
-        self.host = host or socket.gethostname()
+        self.host = host or this_host()
         self.progress = progress
         self.command = command
-        self.summary = RunSummary(run_id=f"{now_iso()}-{uuidlib.uuid4().hex[:8]}")
+        self.summary = RunSummary(run_id=runs.new_run_id(command))
         conn.execute(f"pragma cache_size = -{CACHE_KIB}")  # indexes on random ids: keep their pages
         self._known = {
             row[0]: row[1:]
@@ -153,11 +141,11 @@ class Backfill:
         }
         self._since_commit = 0
 
-    def replay_spool(self, db_path) -> int:
+    def replay_spool(self) -> int:
         """Hook payloads spooled while the database was busy or unwritable go in first."""
         from .hooks import replay_spool
 
-        self.summary.spooled = replay_spool(self.conn, Path(db_path))
+        self.summary.spooled = replay_spool(self.conn, store_mod.path_of(self.conn))
         return self.summary.spooled
 
     def pending(self, files: list[TranscriptFile]) -> list[tuple[TranscriptFile, os.stat_result | None]]:
@@ -179,9 +167,6 @@ class Backfill:
                 continue
             out.append((tf, st))
         return out
-
-    def run(self, files: list[TranscriptFile]) -> RunSummary:
-        return self.run_pending(self.pending(files))
 
     def run_pending(self, todo: list[tuple[TranscriptFile, os.stat_result | None]]) -> RunSummary:
         """Read the files that :meth:`pending` picked; record the run; return its summary."""
@@ -205,9 +190,8 @@ class Backfill:
         One transaction spans files until COMMIT_EVERY_BYTES were read: a commit is a WAL
         checkpoint's worth of work on a large database, too much to pay per small file. The
         transaction is opened here, when the rows read so far are written, not before reading."""
-        self.store.begin()
-        self.store.derive()
-        self.store.commit()
+        with self.store.atomic():
+            self.store.derive()
         self._since_commit = 0
 
     def _read(self, nbytes: int) -> None:
@@ -287,10 +271,7 @@ class Backfill:
             summary.unpriced[model] += len(keys)
 
     def _skip(self, path: str, offset: int, reason: str, raw: bytes) -> None:
-        self.store.add("ingest_skips", {
-            "path": path, "offset": offset, "run_id": self.summary.run_id, "reason": reason[:200],
-            "excerpt": raw[:EXCERPT_CHARS + 4096].decode("utf-8", "replace"), "seen_at": now_iso(),
-        })
+        self.store.add("ingest_skips", runs.skip_row(path, offset, self.summary.run_id, reason, raw))
 
     def _record_file(self, f, offset, st, tf, parser, lines, bad, rereads) -> None:
         """Write what the parser summarised and how far the file was read (committed with the rows)."""
@@ -304,50 +285,37 @@ class Backfill:
         path = str(tf.path)
         known = self._known.get(path)
         prev_lines, prev_bad = (known[5] or 0, known[6] or 0) if known else (0, 0)
-        complete = offset >= st.st_size
-        store.add("ingest_files", {
-            "path": path, "kind": tf.kind, "session_id": parser.session_id, "agent_id": tf.agent_id,
-            "size": st.st_size if complete else offset, "mtime": datetime.fromtimestamp(
-                st.st_mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "mtime_ns": st.st_mtime_ns if complete else None, "offset": offset,
-            "head_hash": head, "lines": prev_lines + lines, "bad_lines": prev_bad + bad, "rereads": rereads,
-            "first_read_at": now_iso(), "last_read_at": now_iso(),
-        })
+        store.add("ingest_files", runs.file_row(path, tf.kind, st, offset, head, lines=prev_lines + lines,
+                                                bad_lines=prev_bad + bad, rereads=rereads,
+                                                session_id=parser.session_id, agent_id=tf.agent_id))
         self._known[path] = (st.st_size, st.st_mtime_ns, offset, head, rereads, prev_lines + lines, prev_bad + bad)
 
     def _file_failed(self, path: str, reason: str) -> None:
         self.summary.files_failed += 1
-        self.store.add("ingest_skips", {"path": path, "offset": -1, "run_id": self.summary.run_id,
-                                        "reason": reason, "seen_at": now_iso()})
+        self.store.add("ingest_skips", runs.skip_row(path, -1, self.summary.run_id, reason))
 
     def _record_run(self, started_at: str) -> None:
         s = self.summary
-        self.store.begin()
-        self.store.add("ingest_runs", {
-            "id": s.run_id, "command": self.command, "host": self.host, "started_at": started_at,
-            "ended_at": now_iso(), "seconds": round(s.seconds, 3), "files_seen": s.files_seen,
-            "files_read": s.files_read, "files_skipped": s.files_skipped, "bytes_read": s.bytes_read,
-            "lines": s.lines, "bad_lines": s.bad_lines, "rows_json": json.dumps(dict(s.rows)),
-            "unpriced_models": json.dumps(dict(s.unpriced)), "status": "ok",
-        })
-        self.store.commit()
+        with self.store.atomic():
+            self.store.add("ingest_runs", runs.run_row(
+                s.run_id, self.command, started_at, s.seconds, files_seen=s.files_seen, files_read=s.files_read,
+                files_skipped=s.files_skipped, bytes_read=s.bytes_read, lines=s.lines, bad_lines=s.bad_lines,
+                rows=s.rows, unpriced=s.unpriced))
 
 
-def backfill(db_path, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
-    """Ingest the transcripts under ``paths`` (default: Claude Code's projects dirs) into ``db_path``.
+def backfill(db, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
+    """Ingest the transcripts under ``paths`` (default: Claude Code's projects dirs) into ``db``, a
+    database path or an open connection.
 
     ``progress``, if given, is called with the number of bytes there are to read and returns a
     context manager whose value is called with each chunk's size (``click.progressbar`` fits), or None.
     """
-    paths = list(paths) if paths else [p for p in claude_projects_dirs() if p.exists()]
-    conn = store_mod.connect(db_path)
-    try:
+    paths = list(paths) if paths else existing_projects_dirs()
+    with store_mod.opened(db) as conn:
         run = Backfill(conn, host=host)
-        run.replay_spool(db_path)
+        run.replay_spool()
         todo = run.pending(discover(paths))
         total = sum(st.st_size for _, st in todo if st is not None)
         with (progress(total) if progress else contextlib.nullcontext()) as bar:
             run.progress = bar.update if bar is not None else None
             return run.run_pending(todo)
-    finally:
-        conn.close()

@@ -6,6 +6,8 @@ import json
 import re
 from datetime import datetime, timezone
 
+from ..clock import iso
+
 # Text is handed to the store whole: it redacts, then cuts to the bounds in schema.BOUNDED (a cut
 # first could leave half a secret). A tool call's output_size keeps the full size.
 INPUT_STRING_CHARS = 4000  # cut_strings' default, for what is cut outside the store
@@ -21,9 +23,13 @@ FILE_TOOLS = {
 }
 COMMAND_TOOLS = {"Bash", "PowerShell"}
 
+class BadLine(ValueError):
+    """A line that is valid JSON but not a record of its format (and is counted, never fatal)."""
+
+
 COMPACT_SUMMARY = "This session is being continued from a previous conversation"
 
-# User lines that Claude Code writes itself: not prompts (FORMATS section 2.4).
+# User lines that Claude Code writes itself (command output, reminders, interruptions): not prompts.
 _INJECTED = (
     "<local-command-stdout>",
     "<local-command-stderr>",
@@ -54,12 +60,9 @@ def utc_timestamp(value) -> str | None:
             dt = datetime.fromtimestamp(seconds, timezone.utc)
         else:
             return None
-        if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
-        dt = dt.astimezone(timezone.utc)
+        return iso(dt)
     except (ValueError, OverflowError, OSError):
         return None
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def text_or_none(value) -> str | None:

@@ -1,4 +1,6 @@
-"""Claude Code hook payloads (one JSON object on stdin) to records, per ../shared/FORMATS.md section 1.
+"""Claude Code hook payloads (one JSON object on stdin) to records (the 31 events of
+Claude Code's hooks reference, code.claude.com/docs/en/hooks, 2026-08, and the older payloads without
+``hook_event_name`` or ``tool_use_id``).
 
 Pure: a payload and the time it was received in, ``(table, row)`` records out. Hook payloads carry no
 time of their own, so the caller passes when the hook ran (or, for a payload captured by a logging

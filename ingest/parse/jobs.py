@@ -1,4 +1,5 @@
-"""Headless ``claude -p`` output to records, per ../shared/FORMATS.md section 3.
+"""Headless ``claude -p`` output to records (``--output-format json``,
+the array ``--verbose`` prints, and ``stream-json``: the Agent SDK's message types).
 
 Pure: the text a run printed in, a :class:`Job` (its ``jobs`` row and the records of the session it
 ran) out. Three output modes arrive here:

@@ -17,6 +17,9 @@ import json
 import re
 from datetime import datetime, timezone
 
+from ..clock import iso
+from .common import BadLine
+
 HASH_COLUMN = "line_sha1"
 
 _ISO = re.compile(
@@ -32,13 +35,6 @@ _CAMEL_TIME_KEY = re.compile(r"[a-z0-9](At|Time|Timestamp|Date|Ts)$")  # created
 _DURATION_KEY = re.compile(r"duration|elapsed|latency|ttl|timeout|count|interval|delay|wait", re.I)
 
 
-class BadLine(ValueError):
-    """A line that is not one JSON object."""
-
-
-def _format(dt: datetime) -> str:
-    dt = dt.astimezone(timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def iso_time(value: str) -> str | None:
@@ -57,7 +53,7 @@ def iso_time(value: str) -> str | None:
         digits = zone[1:].replace(":", "")
         offset = f"{zone[0]}{digits[:2]}:{digits[2:4] or '00'}"
     try:
-        return _format(datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}"))
+        return iso(datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}"))
     except ValueError:
         return None
 
@@ -78,7 +74,7 @@ def epoch_time(value) -> str | None:
         seconds = value / 1000
     else:
         return None
-    return _format(datetime.fromtimestamp(seconds, timezone.utc))
+    return iso(datetime.fromtimestamp(seconds, timezone.utc))
 
 
 def is_time_key(key: str) -> bool:

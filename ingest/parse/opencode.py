@@ -1,4 +1,5 @@
-"""OpenCode sessions, messages, parts and plugin events to records, per ../shared/FORMATS.md section 5.
+"""OpenCode sessions, messages, parts and plugin events to records (OpenCode's
+session, message and part shapes of v1.x, JSON and SQLite storage alike, and its plugin events).
 
 Pure: OpenCode's own objects (Session.Info, message info, parts; the same shapes whether they come
 from the JSON files under ``storage/``, the rows of ``opencode.db`` or a plugin event) in, ``(table,

@@ -1,4 +1,5 @@
-"""Claude Code transcripts (``projects/**/*.jsonl``) to records, per ../shared/FORMATS.md section 2.
+"""Claude Code transcripts (``projects/**/*.jsonl``) to records (the format Claude Code writes
+under ``~/.claude/projects``; it is not a versioned contract, so every field is optional here).
 
 Pure: a :class:`TranscriptParser` is fed one decoded line at a time and returns ``(table, row)``
 records; it never touches a database or prints. The quirks of the format live here:
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from .. import pricing
 from .common import (
     COMPACT_SUMMARY,
+    BadLine,
     block_text,
     file_operation,
     prompt_text,
@@ -31,9 +33,6 @@ from .common import (
 from .common import as_int as _int
 from .common import int_or_none
 from .common import text_or_none as _str
-
-class BadLine(ValueError):
-    """A line that is valid JSON but not a transcript record."""
 
 
 @dataclass

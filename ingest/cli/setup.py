@@ -1,0 +1,81 @@
+"""``install-hooks`` and ``uninstall-hooks``: claude-ingest into (and out of) Claude Code's
+settings.json, a repository's post-commit hook and OpenCode's plugins. What changes is decided in
+:mod:`ingest.install`; a settings file that is not JSON is an error (exit 2) and is not touched."""
+
+from __future__ import annotations
+
+import click
+
+from .options import db_option, explicit_db, git_option, project_option, settings_option, targets_options
+
+
+@click.command("install-hooks")
+@db_option
+@targets_options("Install")
+@settings_option("edit")
+@project_option
+@git_option("install")
+@click.pass_context
+def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_repo):
+    """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
+
+    Keeps every other hook and setting, writes a backup first, and changes nothing when already
+    installed; an older install is updated in place. The hooks call this claude-ingest by its
+    absolute path; tool events run async, so Claude Code does not wait for them (the table of
+    events is HANDLERS in ingest/install.py). --opencode puts the OpenCode plugin in place instead
+    (--claude --opencode: both); --git adds the post-commit hook to either.
+
+    \b
+    Examples:
+        claude-ingest install-hooks
+        claude-ingest install-hooks --project --git .
+        claude-ingest install-hooks --opencode
+        claude-ingest install-hooks --claude --opencode
+    """
+    from .. import install
+
+    db = explicit_db(ctx)
+    if claude or not opencode:
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, added, updated = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
+        if added or updated:
+            backup = install.write_settings(path, settings)
+            done = [f"{what} claude-ingest hook for {len(events)} events ({', '.join(events)})"
+                    for what, events in (("added", added), ("updated", updated)) if events]
+            click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
+        else:
+            click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
+    if git_repo is not None:
+        hook_file, changed = install.install_git_hook(git_repo.resolve(), db)
+        click.echo(f"{hook_file}: {'added' if changed else 'already has'} claude-ingest git-commit")
+    if opencode:
+        plugin, changed = install.install_opencode_plugin(db, project=project)
+        click.echo(f"{plugin}: {'added' if changed else 'already has'} the claude-ingest OpenCode plugin")
+
+
+@click.command("uninstall-hooks")
+@targets_options("Remove")
+@settings_option("edit")
+@project_option
+@git_option("remove")
+def uninstall_hooks(claude, opencode, settings_file, project, git_repo):
+    """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin).
+
+    Claude Code's handlers by default; --opencode the OpenCode plugin instead (--claude --opencode:
+    both); --git also the post-commit block."""
+    from .. import install
+
+    if claude or not opencode:
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, removed = install.remove_hooks(install.read_settings(path))
+        if removed:
+            backup = install.write_settings(path, settings)
+            click.echo(f"{path}: removed claude-ingest hook from {len(removed)} events; backup at {backup}")
+        else:
+            click.echo(f"{path}: no claude-ingest hook to remove")
+    if git_repo is not None:
+        hook_file, changed = install.uninstall_git_hook(git_repo.resolve())
+        click.echo(f"{hook_file}: {'removed' if changed else 'had no'} claude-ingest git-commit")
+    if opencode:
+        plugin, changed = install.uninstall_opencode_plugin(project=project)
+        click.echo(f"{plugin}: {'removed' if changed else 'not there'}")
