@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -518,6 +518,8 @@ TABLES: dict[str, Table] = {
             },
             merge={"run_id": "first", "seen_at": "first"},
         ),
+        # The schema steps this database has had (ingest/migrations.py), each applied once.
+        Table("migrations", pk=("name",), columns={"name": TEXT, "applied_at": TEXT}),
         # Every ``claude-ingest prune``: the days before ``before`` are final from then on (ROLLUPS).
         Table(
             "prunes",
@@ -885,8 +887,7 @@ delete from [{rollup}] where rowid in (
                      + select.format(where=f"{only} and {day} >= {PRUNED_BEFORE}"))
 
 
-# Views of earlier schema versions, dropped by ensure: "daily_usage" is a canned query's name, and
-# Datasette 1.0 resolves a view before a stored query of the same name.
+# Names earlier schema versions used (dropped by migrations.m001): not for anyone's own tables.
 RETIRED_VIEWS = ("daily_usage",)
 
 # How many jobs reused a job's prompt (``claude-ingest job --reuse-of``): recomputed from the base
@@ -932,6 +933,8 @@ def ensure(conn) -> None:
 
 
 def _ensure_tables(db) -> None:
+    from . import migrations
+
     created = []
     for t in TABLES.values():
         table = db.table(t.name)
@@ -954,35 +957,12 @@ def _ensure_tables(db) -> None:
         for index, (columns, where) in t.partial_indexes.items():  # sqlite-utils has no partial indexes
             cols = ", ".join(f"[{c}]" for c in columns)
             db.conn.execute(f"create index if not exists [{index}] on [{t.name}] ({cols}) where {where}")
-        if t.fts:
-            if not table.detect_fts():
-                table.enable_fts(t.fts, create_triggers=True)
-            _scope_fts_update_trigger(db, t)
+        if t.fts and not table.detect_fts():
+            table.enable_fts(t.fts, create_triggers=True)
+            migrations.scope_fts_update_trigger(db, t.name, t.fts)
+    migrations.apply(db)
     for name, sql in VIEWS.items():
         db.create_view(name, sql.strip(), replace=True)
-    for name in RETIRED_VIEWS:
-        db.conn.execute(f"drop view if exists [{name}]")
     new_rollups = [name for name in ROLLUPS if name in created]
     if new_rollups:
         rebuild_rollups(db.conn, new_rollups)
-
-
-def _scope_fts_update_trigger(db, t: Table) -> None:
-    """sqlite-utils' update trigger re-indexes a row on every update; upserts update rows all the
-    time (a tool_result merging into its tool_use, a derived duration), so ours re-indexes only when
-    an indexed column's value changed."""
-    name = f"{t.name}_au"
-    row = db.conn.execute("select sql from sqlite_master where type = 'trigger' and name = ?", (name,)).fetchone()
-    if row and " WHEN " in row[0]:
-        return
-    cols = ", ".join(f'"{c}"' for c in t.fts)
-    changed = " OR ".join(f'old."{c}" IS NOT new."{c}"' for c in t.fts)
-    old_values = ", ".join(f'old."{c}"' for c in t.fts)
-    new_values = ", ".join(f'new."{c}"' for c in t.fts)
-    db.conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
-    db.conn.execute(
-        f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{t.name}" WHEN {changed} BEGIN\n'
-        f'  INSERT INTO "{t.name}_fts" ("{t.name}_fts", rowid, {cols}) VALUES(\'delete\', old.rowid, {old_values});\n'
-        f'  INSERT INTO "{t.name}_fts" (rowid, {cols}) VALUES (new.rowid, {new_values});\n'
-        f"END"
-    )

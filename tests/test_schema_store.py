@@ -131,3 +131,27 @@ def test_usage_rule_between_equal_copies_keeps_the_earliest_written(st):
     write(st, ("api_requests", own))
     write(st, ("api_requests", mirror))
     assert st.conn.execute("select timestamp from api_requests").fetchone() == ("2026-02-12T15:36:49.032Z",)
+
+
+def test_an_old_database_takes_the_named_migrations_once(tmp_path):
+    """What schema 1 made and later versions changed (a view that is now a canned query's name, an
+    FTS update trigger that re-indexed on every update) is changed by named migrations, recorded."""
+    import sqlite_utils
+
+    from ingest import migrations
+
+    path = tmp_path / "old.db"
+    db = sqlite_utils.Database(path)
+    db["prompts"].insert({"id": "p", "text": "hello"}, pk="id")
+    db["prompts"].enable_fts(["text"], create_triggers=True)  # sqlite-utils' trigger: re-indexes every update
+    db.create_view("daily_usage", "select 1 as one")
+    db.conn.close()
+    conn = store.connect(path)
+    names = [r[0] for r in conn.execute("select name from migrations order by name")]
+    assert names == [m.__name__ for m in migrations.MIGRATIONS]
+    assert conn.execute("select count(*) from sqlite_master where name = 'daily_usage'").fetchone()[0] == 0
+    trigger = conn.execute("select sql from sqlite_master where name = 'prompts_au'").fetchone()[0]
+    assert ' WHEN old."text" IS NOT new."text"' in trigger
+    schema.ensure(conn)  # again: nothing runs twice
+    assert conn.execute("select count(*) from migrations").fetchone()[0] == len(migrations.MIGRATIONS)
+    conn.close()

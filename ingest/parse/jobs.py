@@ -35,7 +35,8 @@ from .. import pricing
 from .common import COMPACT_SUMMARY, block_text, utc_timestamp
 from .common import as_int as _int
 from .common import text_or_none as _str
-from .transcripts import BadLine, FileContext, TranscriptParser
+from .common import BadLine
+from .transcripts import FileContext, TranscriptParser
 
 MODIFYING_OPERATIONS = ("write", "edit", "create")
 
@@ -267,124 +268,29 @@ def parse_job(
     """
     init = next((m for m in messages if m.get("type") == "system" and m.get("subtype") == "init"), {})
     result = next((m for m in reversed(messages) if m.get("type") == "result"), None)
-    session_id = (_str((result or {}).get("session_id")) or _str(init.get("session_id"))
+    res = result or {}
+    session_id = (_str(res.get("session_id")) or _str(init.get("session_id"))
                   or next((_str(m.get("session_id")) for m in messages if _str(m.get("session_id"))), None))
     job_id = job_id or session_id or "job:" + hashlib.sha1(source_text.encode()).hexdigest()[:16]
 
-    # The session's records, read as its transcript would be.
-    convert = _StreamToTranscript(messages, session_id, init)
-    parser = TranscriptParser(FileContext(path=f"claude -p job {job_id}", kind="main", host=host))
-    records: list[tuple[str, dict]] = []
-    bad = 0
-    stamps = []
-    message_count = user_message_count = 0
-    stream_prompt = None
-    for m in messages:
-        if m.get("type") in ("user", "assistant"):
-            message_count += 1
-            ts = utc_timestamp(m.get("timestamp"))
-            if ts:
-                stamps.append(ts)
-        if m.get("type") == "user" and isinstance(m.get("message"), dict):
-            content = m["message"].get("content")
-            has_result = isinstance(content, list) and any(
-                isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
-            text = block_text(content)
-            if not has_result and text and not m.get("isSynthetic"):
-                user_message_count += 1
-                if stream_prompt is None and not m.get("parent_tool_use_id") and not text.startswith(COMPACT_SUMMARY):
-                    stream_prompt = text
-        if session_id is None:
-            continue
-        for line in convert.lines(m):
-            try:
-                records += parser.feed(line)
-            except BadLine:
-                bad += 1
-        if m.get("type") == "system" and m.get("subtype") == "api_retry":
-            error = m.get("error")
-            records.append(("errors", {
-                "id": _str(m.get("uuid")) or f"{session_id}:retry:{m.get('attempt')}",
-                "session_id": session_id, "timestamp": utc_timestamp(m.get("timestamp")), "kind": "api_retry",
-                "message": error if isinstance(error, str) else json.dumps(error) if error else None,
-                "status": m.get("error_status") if isinstance(m.get("error_status"), int) else None,
-            }))
-    records = _largest_copies(records + parser.finish())
-    res = result or {}
-
-    # When the run happened.
+    seen = _read_stream(messages, session_id, init, job_id, host)
+    records = seen.records
     duration = _opt_int(res, "duration_ms")
-    if stamps:
-        started_at = min(stamps)
-        completed_at = _ms_after(started_at, duration) if duration else max(stamps)
-    else:
-        completed_at = received_at
-        started_at = _ms_before(completed_at, duration)
-    for table, row in records:
-        if table == "api_requests":
-            row["source"] = "stream-json"
-            if row.get("timestamp") is None:  # stream messages carry no time before CC ~2.1
-                row["timestamp"] = started_at
-        elif table == "sessions" and row.get("id") == session_id:
-            row["started_at"] = row.get("started_at") or started_at
-            row["ended_at"] = row.get("ended_at") or completed_at
-
-    # What the run did, from the records.
-    tool_names: dict[str, str] = {}
-    failed: set[str] = set()
-    modified: set[str] = set()
-    for table, row in records:
-        if table == "tool_calls":
-            if row.get("tool_name"):
-                tool_names[row["tool_use_id"]] = row["tool_name"]
-            if row.get("is_error"):
-                failed.add(row["tool_use_id"])
-        elif table == "file_events" and row.get("operation") in MODIFYING_OPERATIONS:
-            modified.add(row["file_path"])
+    started_at, completed_at = _run_times(seen.stamps, duration, received_at)
+    _date_records(records, session_id, started_at, completed_at)
+    tool_names, failed, modified = _activity(records)
     streamed = any(m.get("type") in ("user", "assistant") for m in messages)
-
-    # Tokens and cost: the result's totals, else (no result arrived) the responses the stream showed.
-    unpriced: Counter = Counter()
-    if result:
-        by_model = _model_tokens(result)
-        if None in by_model:  # usage without modelUsage: the run's model
-            by_model[_str(init.get("model"))] = by_model.pop(None)
-        cost, missing = estimate_cost(by_model)
-        for model in missing:
-            unpriced[model] += 1
-        tokens = {k: sum(t[k] for t in by_model.values()) if by_model else None for k in (
-            "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
-    else:
-        responses = [row for table, row in records if table == "api_requests"]  # one row each already
-        tokens = {k: sum(r[k] for r in responses) if responses else None for k in (
-            "input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
-        costs = [r["cost_usd"] for r in responses]
-        cost = None if any(c is None for c in costs) else sum(costs)
-        for r in responses:
-            if r["cost_usd"] is None:
-                unpriced[r["model"] or "(none)"] += 1
-        missing = list(unpriced)
+    tokens, cost, missing, unpriced = _tokens_and_cost(result, init, records)
     model = (_str(init.get("model"))
              or max(((t["output_tokens"], m) for m, t in (_model_tokens(result) if result else {}).items() if m),
                     default=(0, None))[1]
              or next((r["model"] for t, r in records if t == "api_requests" and r.get("model")), None))
-
-    # Outcome.
-    if result is None:
-        status, is_error = "crashed", 1
-    elif result.get("is_error"):
-        subtype = _str(result.get("subtype")) or ""
-        status, is_error = (subtype if subtype.startswith("error") else "error"), 1
-    else:
-        status, is_error = "success", 0
-    denials = res.get("permission_denials")
-    if not isinstance(denials, list):
-        denials = [m for m in messages if m.get("type") == "system" and m.get("subtype") == "permission_denied"]
-        denials = [{k: d.get(k) for k in ("tool_name", "tool_use_id")} for d in denials] if denials else None
+    status, is_error = _outcome(result)
+    denials = _denials(res, messages)
     errors = res.get("errors")
     summary = _str(res.get("result"))
     api_status = res.get("api_error_status") if isinstance(res.get("api_error_status"), int) else None
-    prompt = prompt or stream_prompt
+    prompt = prompt or seen.prompt
 
     if session_id and is_error:
         records.append(("errors", {
@@ -395,7 +301,7 @@ def parse_job(
             "model": model,
         }))
     prompt_uuid = _str(res.get("user_message_uuid"))
-    if session_id and prompt and prompt_uuid and stream_prompt is None:
+    if session_id and prompt and prompt_uuid and seen.prompt is None:
         records.append(("prompts", {"id": prompt_uuid, "uuid": prompt_uuid, "session_id": session_id,
                                     "timestamp": started_at, "text": prompt}))
 
@@ -427,8 +333,8 @@ def parse_job(
         "primary_tool": max(counts, key=lambda name: (counts[name], -list(counts).index(name))) if counts else None,
         "files_modified": len(modified) if streamed else None,
         "files_modified_json": json.dumps(sorted(modified), ensure_ascii=False) if streamed else None,
-        "message_count": message_count if streamed else None,
-        "user_message_count": user_message_count if streamed else None,
+        "message_count": seen.message_count if streamed else None,
+        "user_message_count": seen.user_message_count if streamed else None,
         "permission_denials": len(denials) if denials is not None else None,
         "permission_denials_json": json.dumps(denials, ensure_ascii=False) if denials else None,
         "errors_json": json.dumps(errors, ensure_ascii=False) if isinstance(errors, list) and errors else None,
@@ -439,7 +345,133 @@ def parse_job(
         "host": host,
         "recorded_at": received_at,
     }
-    return Job(row=row, records=records, bad_lines=bad, unpriced=unpriced)
+    return Job(row=row, records=records, bad_lines=seen.bad, unpriced=unpriced)
+
+
+@dataclass
+class _Stream:
+    """What a run's messages say, read as its transcript would be."""
+
+    records: list = field(default_factory=list)
+    bad: int = 0
+    stamps: list = field(default_factory=list)
+    message_count: int = 0
+    user_message_count: int = 0
+    prompt: str | None = None  # the first prompt a person typed, as the stream shows it
+
+
+def _read_stream(messages: list[dict], session_id: str | None, init: dict, job_id: str, host) -> _Stream:
+    convert = _StreamToTranscript(messages, session_id, init)
+    parser = TranscriptParser(FileContext(path=f"claude -p job {job_id}", kind="main", host=host))
+    out = _Stream()
+    for m in messages:
+        if m.get("type") in ("user", "assistant"):
+            out.message_count += 1
+            ts = utc_timestamp(m.get("timestamp"))
+            if ts:
+                out.stamps.append(ts)
+        if m.get("type") == "user" and isinstance(m.get("message"), dict):
+            content = m["message"].get("content")
+            has_result = isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+            text = block_text(content)
+            if not has_result and text and not m.get("isSynthetic"):
+                out.user_message_count += 1
+                if out.prompt is None and not m.get("parent_tool_use_id") and not text.startswith(COMPACT_SUMMARY):
+                    out.prompt = text
+        if session_id is None:
+            continue
+        for line in convert.lines(m):
+            try:
+                out.records += parser.feed(line)
+            except BadLine:
+                out.bad += 1
+        if m.get("type") == "system" and m.get("subtype") == "api_retry":
+            error = m.get("error")
+            out.records.append(("errors", {
+                "id": _str(m.get("uuid")) or f"{session_id}:retry:{m.get('attempt')}",
+                "session_id": session_id, "timestamp": utc_timestamp(m.get("timestamp")), "kind": "api_retry",
+                "message": error if isinstance(error, str) else json.dumps(error) if error else None,
+                "status": m.get("error_status") if isinstance(m.get("error_status"), int) else None,
+            }))
+    out.records = _largest_copies(out.records + parser.finish())
+    return out
+
+
+def _run_times(stamps: list[str], duration: int | None, received_at: str) -> tuple[str, str]:
+    """When the run started and ended: from its messages' times, else from when it was received."""
+    if stamps:
+        started_at = min(stamps)
+        return started_at, (_ms_after(started_at, duration) if duration else max(stamps))
+    return _ms_before(received_at, duration), received_at
+
+
+def _date_records(records: list, session_id: str | None, started_at: str, completed_at: str) -> None:
+    """Stream messages carry no time before CC ~2.1: the run's times stand in for them."""
+    for table, row in records:
+        if table == "api_requests":
+            row["source"] = "stream-json"
+            if row.get("timestamp") is None:
+                row["timestamp"] = started_at
+        elif table == "sessions" and row.get("id") == session_id:
+            row["started_at"] = row.get("started_at") or started_at
+            row["ended_at"] = row.get("ended_at") or completed_at
+
+
+def _activity(records: list) -> tuple[dict, set, set]:
+    """The run's tool calls (id -> name), the failed ones, and the files it changed."""
+    tool_names: dict[str, str] = {}
+    failed: set[str] = set()
+    modified: set[str] = set()
+    for table, row in records:
+        if table == "tool_calls":
+            if row.get("tool_name"):
+                tool_names[row["tool_use_id"]] = row["tool_name"]
+            if row.get("is_error"):
+                failed.add(row["tool_use_id"])
+        elif table == "file_events" and row.get("operation") in MODIFYING_OPERATIONS:
+            modified.add(row["file_path"])
+    return tool_names, failed, modified
+
+
+def _tokens_and_cost(result: dict | None, init: dict, records: list) -> tuple[dict, float | None, list, Counter]:
+    """Tokens and cost: the result's totals, else (no result arrived) the responses the stream showed."""
+    kinds = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    unpriced: Counter = Counter()
+    if result:
+        by_model = _model_tokens(result)
+        if None in by_model:  # usage without modelUsage: the run's model
+            by_model[_str(init.get("model"))] = by_model.pop(None)
+        cost, missing = estimate_cost(by_model)
+        for model in missing:
+            unpriced[model] += 1
+        tokens = {k: sum(t[k] for t in by_model.values()) if by_model else None for k in kinds}
+        return tokens, cost, missing, unpriced
+    responses = [row for table, row in records if table == "api_requests"]  # one row each already
+    tokens = {k: sum(r[k] for r in responses) if responses else None for k in kinds}
+    costs = [r["cost_usd"] for r in responses]
+    cost = None if any(c is None for c in costs) else sum(costs)
+    for r in responses:
+        if r["cost_usd"] is None:
+            unpriced[r["model"] or "(none)"] += 1
+    return tokens, cost, list(unpriced), unpriced
+
+
+def _outcome(result: dict | None) -> tuple[str, int]:
+    if result is None:
+        return "crashed", 1
+    if result.get("is_error"):
+        subtype = _str(result.get("subtype")) or ""
+        return (subtype if subtype.startswith("error") else "error"), 1
+    return "success", 0
+
+
+def _denials(res: dict, messages: list[dict]) -> list | None:
+    denials = res.get("permission_denials")
+    if isinstance(denials, list):
+        return denials
+    denials = [m for m in messages if m.get("type") == "system" and m.get("subtype") == "permission_denied"]
+    return [{k: d.get(k) for k in ("tool_name", "tool_use_id")} for d in denials] if denials else None
 
 
 def _opt_int(obj: dict, key: str) -> int | None:

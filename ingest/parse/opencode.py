@@ -31,8 +31,9 @@ from .common import utc_timestamp
 from .common import text_or_none as _str
 
 # OpenCode's built-in tools that touch one file, with the operation they stand for (input key filePath).
-FILE_TOOLS = {"read": "read", "write": "write", "edit": "edit", "multiedit": "edit"}
-COMMAND_TOOLS = {"bash", "shell"}
+# OpenCode's lower-case built-ins (Claude Code's capitalised ones are in common.FILE_TOOLS / COMMAND_TOOLS)
+OPENCODE_FILE_OPERATIONS = {"read": "read", "write": "write", "edit": "edit", "multiedit": "edit"}
+OPENCODE_COMMAND_TOOLS = {"bash", "shell"}
 DEFAULT_TITLES = ("New session - ", "Child session - ")
 
 # Event types of the v1 plugin API (section 5.7), plus the hooks the plugin forwards as events.
@@ -252,7 +253,7 @@ class OpenCodeParser:
         if status in ("completed", "error"):
             row["ended_at"] = _time(state, "end")
         out = [("tool_calls", {k: v for k, v in row.items() if v is not None or k in base})]
-        operation = FILE_TOOLS.get(name or "")
+        operation = OPENCODE_FILE_OPERATIONS.get(name or "")
         if operation and row["file_path"]:
             metadata = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
             if operation == "write" and metadata.get("exists") is False:
@@ -273,8 +274,8 @@ class OpenCodeParser:
     def tool_fields(name: str | None, tool_input) -> dict:
         """The columns every source fills the same way, from OpenCode's camelCase input keys."""
         tool_input = tool_input if isinstance(tool_input, dict) else {}
-        path = tool_input.get("filePath") if name in FILE_TOOLS else None
-        command = tool_input.get("command") if name in COMMAND_TOOLS else None
+        path = tool_input.get("filePath") if name in OPENCODE_FILE_OPERATIONS else None
+        command = tool_input.get("command") if name in OPENCODE_COMMAND_TOOLS else None
         description = tool_input.get("description")
         return {
             "tool_name": name,

@@ -1,0 +1,69 @@
+"""The steps an older database takes to today that adding what is missing cannot: each a named
+function, applied once, in order, and recorded in ``migrations`` (as llm keeps its own), so an
+old database's path to the current schema reads top to bottom here.
+
+Everything additive (new tables, columns, indexes, FTS indexes, views) is ``schema.ensure``'s job;
+a step belongs here only when it changes or removes something an earlier version made.
+"""
+
+from __future__ import annotations
+
+from .clock import now_iso
+
+MIGRATIONS: list = []
+
+
+def migration(function):
+    MIGRATIONS.append(function)
+    return function
+
+
+@migration
+def m001_drop_the_daily_usage_view(db) -> None:
+    """Schema 1 had a view called daily_usage; it is a canned query's name now, and Datasette 1.0
+    resolves a view before a stored query of the same name."""
+    db.conn.execute("drop view if exists [daily_usage]")
+
+
+@migration
+def m002_fts_update_triggers_reindex_only_changed_text(db) -> None:
+    """sqlite-utils' FTS update trigger re-indexes a row on every update; upserts update rows all the
+    time (a tool_result merging into its tool_use, a derived duration): re-index only on a change."""
+    for table in db.table_names():
+        fts = db[table].detect_fts() if not table.endswith("_fts") and "_fts_" not in table else None
+        if fts:
+            columns = [c for c in db[fts].columns_dict if c != "rowid"]
+            scope_fts_update_trigger(db, table, columns)
+
+
+def scope_fts_update_trigger(db, table: str, columns) -> None:
+    """The update trigger of ``table``'s FTS index, re-indexing a row only when an indexed column
+    changed (also applied to every FTS index ``schema.ensure`` creates)."""
+    name = f"{table}_au"
+    row = db.conn.execute("select sql from sqlite_master where type = 'trigger' and name = ?", (name,)).fetchone()
+    if row and " WHEN " in row[0]:
+        return
+    cols = ", ".join(f'"{c}"' for c in columns)
+    changed = " OR ".join(f'old."{c}" IS NOT new."{c}"' for c in columns)
+    old_values = ", ".join(f'old."{c}"' for c in columns)
+    new_values = ", ".join(f'new."{c}"' for c in columns)
+    db.conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+    db.conn.execute(
+        f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" WHEN {changed} BEGIN\n'
+        f'  INSERT INTO "{table}_fts" ("{table}_fts", rowid, {cols}) VALUES(\'delete\', old.rowid, {old_values});\n'
+        f'  INSERT INTO "{table}_fts" (rowid, {cols}) VALUES (new.rowid, {new_values});\n'
+        f"END"
+    )
+
+
+def apply(db) -> list[str]:
+    """Run the migrations this database has not had, in order; the names of those run."""
+    applied = {row[0] for row in db.conn.execute("select name from migrations")}
+    ran = []
+    for function in MIGRATIONS:
+        if function.__name__ not in applied:
+            function(db)
+            db.conn.execute("insert or ignore into migrations (name, applied_at) values (?, ?)",
+                            (function.__name__, now_iso()))
+            ran.append(function.__name__)
+    return ran
