@@ -13,7 +13,7 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b
            "#9d755d", "#bab0ac")
 
 
-def _fmt(value: float, unit: str = "") -> str:
+def fmt(value: float, unit: str = "") -> str:
     if unit == "$":
         return f"${value:,.2f}"
     if unit == "%":
@@ -44,7 +44,7 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
     step = (width - left - 10) / len(stacks)
     bar = max(step * 0.8, 1)
     out = [_open(width, height, label),
-           f'<text x="4" y="14" class="axis">{escape(_fmt(top, unit))}</text>',
+           f'<text x="4" y="14" class="axis">{escape(fmt(top, unit))}</text>',
            f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="axis"/>']
     for i, (key, parts) in enumerate(stacks.items()):
         x0 = left + i * step + (step - bar) / 2
@@ -55,7 +55,7 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
             color = PALETTE[names.index(name) % len(PALETTE)]
             out.append(f'<rect class="mark" x="{x0:.1f}" y="{y0:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                        f'fill="{color}"><title>{escape(str(key))} {escape(str(name))}: '
-                       f'{escape(_fmt(value, unit))}</title></rect>')
+                       f'{escape(fmt(value, unit))}</title></rect>')
         if len(stacks) <= 16 or i % max(1, len(stacks) // 8) == 0:
             out.append(f'<text x="{x0 + bar / 2:.1f}" y="{height - bottom + 14}" class="tick" '
                        f'text-anchor="middle">{escape(str(key)[5:] if len(str(key)) == 10 else str(key))}</text>')
@@ -84,11 +84,11 @@ def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: 
         y = 4 + i * row_h
         text = str(r[label_key])
         shown = text if len(text) <= 44 else "…" + text[-43:]
-        tip = f"{text}: {_fmt(value, unit)}" + (f" ({detail(r)})" if detail else "")
+        tip = f"{text}: {fmt(value, unit)}" + (f" ({detail(r)})" if detail else "")
         out.append(f'<text x="{left - 6}" y="{y + 14}" class="tick" text-anchor="end">{escape(shown)}</text>'
                    f'<rect class="mark" x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
                    f'fill="{PALETTE[0]}"><title>{escape(tip)}</title></rect>'
-                   f'<text x="{left + w + 4:.1f}" y="{y + 14}" class="tick">{escape(_fmt(value, unit))}</text>')
+                   f'<text x="{left + w + 4:.1f}" y="{y + 14}" class="tick">{escape(fmt(value, unit))}</text>')
     out.append("</svg>")
     return "".join(out)
 

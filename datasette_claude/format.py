@@ -6,11 +6,12 @@ import json
 
 from markupsafe import Markup, escape
 
+# Columns of the schema (and of the canned queries: last_error) shown formatted or folded.
 JSON_COLUMNS = frozenset({"input_json", "payload", "files_json", "files_modified_json", "rows_json",
-                          "unpriced_models", "modelusage_json", "permission_denials_json"})
+                          "unpriced_models", "permission_denials_json", "errors_json"})
 LONG_TEXT_COLUMNS = frozenset({"output_preview", "error_message", "text", "summary_preview", "message",
-                               "prompt", "summary", "last_error", "result", "custom_instructions",
-                               "original_prompt", "excerpt"})
+                               "prompt", "summary", "last_error", "custom_instructions", "original_prompt",
+                               "excerpt"})
 FOLD_AT = 240
 
 

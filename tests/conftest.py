@@ -1,18 +1,30 @@
-import json
-import shutil
+"""Fixtures. What tests share otherwise is in helpers.py (import it; never import this module)."""
+
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from helpers import PROJECTS, ROOT
 from ingest import backfill
+from ingest.load.hooks import DEBUG_ENV
+from ingest.redact import NO_REDACT_ENV
 
-FIXTURES = Path(__file__).parent / "fixtures"
-PROJECTS = FIXTURES / "claude" / "projects"
-EDGE = FIXTURES / "edge-cases"
-EXPECTED = FIXTURES / "expected"
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path, monkeypatch):
+    """Every test runs as a user of its own: a home, a state and a temp directory under its tmp_path,
+    none of the machine's claude-ingest, Claude Code or OpenCode variables, and subprocesses that
+    import this checkout (whatever their working directory)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    for name in ("CLAUDE_INGEST_DB", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "OPENCODE_DATA_DIR",
+                 "CLAUDE_INGEST_MACHINE", NO_REDACT_ENV, DEBUG_ENV):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -38,31 +50,3 @@ def query(fixture_db):
 
     yield run
     conn.close()
-
-
-def rows(db, sql, params=()):
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
-
-
-def copy_tree(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest)
-    for p in dest.rglob("*"):
-        p.chmod(0o755 if p.is_dir() else 0o644)
-    return dest
-
-
-def claude_ingest(*args, env=None, input=None, cwd=None):
-    """Run the real console entry point in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", *map(str, args)],
-        capture_output=True, text=True, env=env, input=input, cwd=cwd, timeout=120,
-    )
-
-
-def load_expected(name):
-    return json.loads((EXPECTED / name).read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import rows
+from helpers import rows
 from ingest import backfill, schema
 from ingest.load import hooks as hook
 

@@ -8,7 +8,7 @@ test maps file names to session ids through ingest_files.
 
 import pytest
 
-from conftest import load_expected
+from helpers import load_expected
 
 TOKENS = {
     "inputTokens": "input_tokens",

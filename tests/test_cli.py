@@ -1,27 +1,20 @@
-"""The claude-ingest command line, run as a real subprocess."""
+"""The claude-ingest command line: in process (click's CliRunner), and as the real console script."""
 
 import os
 import stat
 
-from conftest import PROJECTS, copy_tree, claude_ingest, rows
-
-
-def env_with(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_INGEST_DB", "CLAUDE_CONFIG_DIR")}
-    env["HOME"] = str(tmp_path / "home")
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
+from helpers import PROJECTS, claude_ingest, copy_tree, environ, rows
 
 
 def test_backfill_prints_one_summary_line_and_writes_the_db(tmp_path):
     db = tmp_path / "out" / "claude.db"
-    r = claude_ingest("backfill", PROJECTS, "--db", db, env=env_with(tmp_path))
+    r = claude_ingest("backfill", PROJECTS, "--db", db, env=environ(), subprocess_=True)  # the console script
     assert r.returncode == 0, r.stderr
     (line,) = r.stdout.splitlines()
     assert line.startswith(f"backfill {db}: 6 files read, 0 unchanged;")
     assert "0 bad lines" in line and "api_requests" in line and "unpriced models: none" in line
     assert r.stderr == ""  # no progress bar when stderr is not a terminal
-    again = claude_ingest("backfill", PROJECTS, "--db", db, env=env_with(tmp_path))
+    again = claude_ingest("backfill", PROJECTS, "--db", db, env=environ())
     assert "0 files read, 6 unchanged" in again.stdout
     assert "rows upserted: none" in again.stdout
 
@@ -29,13 +22,13 @@ def test_backfill_prints_one_summary_line_and_writes_the_db(tmp_path):
 def test_database_is_private_and_in_wal_mode(tmp_path):
     db = tmp_path / "claude.db"
     assert claude_ingest("backfill", PROJECTS / "-Users-chip-dev-ai-music", "--db", db,
-                         env=env_with(tmp_path)).returncode == 0
+                         env=environ()).returncode == 0
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert rows(db, "pragma journal_mode")[0]["journal_mode"] == "wal"
 
 
 def test_missing_path_is_a_clear_error_with_exit_2(tmp_path):
-    r = claude_ingest("backfill", tmp_path / "nope", "--db", tmp_path / "x.db", env=env_with(tmp_path))
+    r = claude_ingest("backfill", tmp_path / "nope", "--db", tmp_path / "x.db", env=environ())
     assert r.returncode == 2
     assert "does not exist" in r.stderr and "nope" in r.stderr
     assert not (tmp_path / "x.db").exists()
@@ -45,14 +38,14 @@ def test_db_from_environment_and_projects_from_claude_config_dir(tmp_path):
     config = tmp_path / "config"
     copy_tree(PROJECTS, config / "projects")
     db = tmp_path / "env.db"
-    r = claude_ingest("backfill", env=env_with(tmp_path, CLAUDE_INGEST_DB=db, CLAUDE_CONFIG_DIR=config))
+    r = claude_ingest("backfill", env=environ(CLAUDE_INGEST_DB=db, CLAUDE_CONFIG_DIR=config))
     assert r.returncode == 0, r.stderr
     assert "6 files read" in r.stdout
     assert rows(db, "select count(*) n from sessions")[0]["n"] == 3
 
 
 def test_default_db_is_in_home_and_samples_are_used_without_history(tmp_path):
-    r = claude_ingest("backfill", env=env_with(tmp_path), cwd=tmp_path)
+    r = claude_ingest("backfill", env=environ(), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "No Claude Code history" in r.stderr and "sample transcripts" in r.stderr
     db = tmp_path / "home" / ".claude" / "claude.db"
@@ -63,13 +56,13 @@ def test_default_db_is_in_home_and_samples_are_used_without_history(tmp_path):
 def test_bad_lines_show_in_the_summary(tmp_path):
     f = tmp_path / "s.jsonl"
     f.write_text('{"type":"user","sessionId":"s","uuid":"u","message":{"content":"hi"}}\nnot json\n')
-    r = claude_ingest("backfill", f, "--db", tmp_path / "t.db", env=env_with(tmp_path))
+    r = claude_ingest("backfill", f, "--db", tmp_path / "t.db", env=environ())
     assert r.returncode == 0
     assert "1 bad lines skipped" in r.stdout
 
 
 def test_help_lists_commands_with_examples(tmp_path):
-    r = claude_ingest("backfill", "--help", env=env_with(tmp_path))
+    r = claude_ingest("backfill", "--help", env=environ())
     assert r.returncode == 0 and "Example" in r.stdout and "--db" in r.stdout
 
 
@@ -81,7 +74,7 @@ def test_progress_bar_on_a_terminal(tmp_path):
 
     leader, follower = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "backfill", str(PROJECTS), "--db", str(tmp_path / "t.db")],
-                            stdout=subprocess.PIPE, stderr=follower, env=env_with(tmp_path))
+                            stdout=subprocess.PIPE, stderr=follower, env=environ())
     os.close(follower)
     out, _ = proc.communicate(timeout=120)
     seen = b""

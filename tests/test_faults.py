@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EDGE, FIXTURES, PROJECTS, copy_tree, rows
+from helpers import EDGE, FIXTURES, PROJECTS, copy_tree, environ, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
 from ingest.load import transcripts as incremental
@@ -52,14 +52,6 @@ FUZZ = settings(deadline=None, database=None, derandomize=True, print_blob=True,
 
 PRODUCT_TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
                   "prompts", "errors", "usage_daily", "tool_daily", "file_daily"]
-
-
-@pytest.fixture(autouse=True)
-def private_spool_fallbacks(tmp_path, monkeypatch):
-    """Spool fallbacks (the user's state directory, then TMPDIR) under this test's own directory."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    monkeypatch.delenv(hook_module.DEBUG_ENV, raising=False)
 
 
 def spool_files(tmp_path: Path) -> list[Path]:
@@ -268,7 +260,7 @@ def test_fuzzed_payloads_through_the_real_command(tmp_path):
     stderr, the raw payload stored, nothing spooled."""
     db = tmp_path / "cmd.db"
     hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
-    env = _subprocess_env(tmp_path)
+    env = environ()
     count = 0
 
     @settings(FUZZ, max_examples=50)
@@ -505,12 +497,6 @@ def _bench_module():
     return module
 
 
-def _subprocess_env(tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != hook_module.DEBUG_ENV}
-    env.update(PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path / "state"), TMPDIR=str(tmp_path / "tmp"))
-    return env
-
-
 def _pk(table: str) -> str:
     return ", ".join(f"[{c}]" for c in store_module.schema.TABLES[table].pk)
 
@@ -559,7 +545,7 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
     corpus = tmp_path / "corpus"
     size, files = bench.generate(bench.Template(PROJECTS), 7, corpus)
     assert size > 25e6
-    env = _subprocess_env(tmp_path)
+    env = environ()
 
     def command(db):
         return [sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(db), "-q"]
@@ -682,7 +668,7 @@ def test_full_disk_hook_exits_quietly_spools_and_the_next_run_replays(tmp_path):
     WAL cannot grow: SQLITE_FULL) and once with nothing open (no room for the WAL either): every
     hook exits 0 at once, prints nothing and spools (to the state directory, since the disk has no
     room for the spool beside the database either); once there is room, the next hook replays all."""
-    env = _subprocess_env(tmp_path)
+    env = environ()
     with tmpfs(tmp_path / "disk", "4m") as disk:
         db = disk / "claude.db"
         first = b'{"hook_event_name": "SessionStart", "session_id": "sess-full", "source": "startup"}'
@@ -788,7 +774,7 @@ def test_sqlite_full_spools_in_process_and_replays_exactly_once(tmp_path, monkey
 def test_sqlite_full_in_the_real_command_then_backfill_replays(tmp_path):
     """The same through the real hook entry point (in a subprocess that caps the database), then the
     real ``claude-ingest backfill`` replays the spool."""
-    env = _subprocess_env(tmp_path)
+    env = environ()
     db = tmp_path / "claude.db"
     hook_module.handle(b'{"hook_event_name": "Setup", "session_id": "init"}', db)
     capped = [sys.executable, "-c",
@@ -860,7 +846,7 @@ def test_commit_failing_midway_through_a_replay_doubles_nothing(tmp_path, monkey
 def test_read_only_file_system_hook_spools_elsewhere_then_replays(tmp_path):
     """The database's file system remounted read-only (EROFS; root is refused too): the hook exits 0
     at once and spools to the state directory; remounted read-write, the next hook replays."""
-    env = _subprocess_env(tmp_path)
+    env = environ()
     with tmpfs(tmp_path / "ro", "8m") as disk:
         db = disk / "claude.db"
         first = b'{"hook_event_name": "SessionStart", "session_id": "sess-ro", "source": "startup"}'
@@ -886,7 +872,7 @@ def test_read_only_file_system_hook_spools_elsewhere_then_replays(tmp_path):
 def test_immutable_database_file_is_sqlite_readonly_even_for_root(tmp_path):
     """``chattr +i`` on the database file: SQLite opens it read-only and every write is
     SQLITE_READONLY (chmod would not stop root). The hook spools beside it; once writable, replays."""
-    env = _subprocess_env(tmp_path)
+    env = environ()
     db = tmp_path / "claude.db"
     first = b'{"hook_event_name": "SessionStart", "session_id": "sess-i", "source": "startup"}'
     run_hook(db, first, env)

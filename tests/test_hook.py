@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, PROJECTS, copy_tree, rows
+from helpers import FIXTURES, PROJECTS, copy_tree, rows
 from hook_payloads import payloads_for_session
 from ingest import backfill
 from ingest.load import hooks as hook_module

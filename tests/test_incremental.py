@@ -5,7 +5,7 @@ import os
 import sqlite3
 
 import ingest.load.transcripts as backfill_module
-from conftest import PROJECTS, copy_tree, rows
+from helpers import PROJECTS, copy_tree, rows
 from ingest import backfill
 
 TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions",

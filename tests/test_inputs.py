@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECTS, copy_tree, rows
+from helpers import PROJECTS, copy_tree, rows
 from ingest import backfill
 from ingest import store as store_module
 from ingest.parse import transcripts

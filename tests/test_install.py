@@ -6,7 +6,7 @@ import stat
 import subprocess
 import time
 
-from conftest import claude_ingest, rows
+from helpers import claude_ingest, environ, rows
 from ingest.load import hooks as hook_module
 from ingest.install import HANDLERS, HOOK_EVENTS
 
@@ -20,18 +20,10 @@ EXISTING = {
 }
 
 
-def env_for(tmp_path):
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k not in ("CLAUDE_INGEST_DB", "CLAUDE_CONFIG_DIR")}
-    env["HOME"] = str(tmp_path / "home")
-    return env
-
-
 def test_install_adds_one_handler_per_event_and_keeps_everything_else(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(EXISTING, indent=2))
-    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert r.returncode == 0, r.stderr
     assert f"added claude-ingest hook for {len(HOOK_EVENTS)} events" in r.stdout and "backup at" in r.stdout
     data = json.loads(settings.read_text())
@@ -46,11 +38,11 @@ def test_install_adds_one_handler_per_event_and_keeps_everything_else(tmp_path):
     backups = list(tmp_path.glob("settings.json.bak-*"))
     assert len(backups) == 1 and json.loads(backups[0].read_text()) == EXISTING
 
-    again = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    again = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert "already installed" in again.stdout
     assert json.loads(settings.read_text()) == data
 
-    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=environ())
     assert gone.returncode == 0 and f"removed claude-ingest hook from {len(HOOK_EVENTS)} events" in gone.stdout
     assert json.loads(settings.read_text()) == EXISTING
 
@@ -58,7 +50,7 @@ def test_install_adds_one_handler_per_event_and_keeps_everything_else(tmp_path):
 def test_installed_command_runs_the_hook(tmp_path):
     settings = tmp_path / "settings.json"
     db = tmp_path / "hooked.db"
-    claude_ingest("install-hooks", "--settings", settings, "--db", db, env=env_for(tmp_path))
+    claude_ingest("install-hooks", "--settings", settings, "--db", db, env=environ())
     (command,) = [h["command"] for g in json.loads(settings.read_text())["hooks"]["Stop"] for h in g["hooks"]]
     assert str(db) in command
     proc = subprocess.run(command, shell=True, input=b'{"session_id": "s", "hook_event_name": "Stop"}',
@@ -68,7 +60,7 @@ def test_installed_command_runs_the_hook(tmp_path):
 
 
 def test_user_scope_by_default_and_project_scope(tmp_path):
-    env = env_for(tmp_path)
+    env = environ()
     assert claude_ingest("install-hooks", env=env).returncode == 0
     assert (tmp_path / "home" / ".claude" / "settings.json").exists()
     project = tmp_path / "proj"
@@ -80,7 +72,7 @@ def test_user_scope_by_default_and_project_scope(tmp_path):
 def test_invalid_settings_are_not_touched(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text("{ not json")
-    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert r.returncode == 2 and "not valid JSON" in r.stderr  # a usage error, as every other one
     assert settings.read_text() == "{ not json"
 
@@ -96,7 +88,7 @@ def test_git_post_commit_records_commit_with_active_session(tmp_path):
     git(repo, "config", "user.email", "dev@example.com")
     git(repo, "config", "user.name", "Dev")
     db = tmp_path / "c.db"
-    env = env_for(tmp_path)
+    env = environ()
     r = claude_ingest("install-hooks", "--settings", tmp_path / "s.json", "--db", db, "--git", repo, env=env)
     assert r.returncode == 0 and "post-commit: added" in r.stdout
     assert "already has" in claude_ingest("install-hooks", "--settings", tmp_path / "s.json", "--db", db,
@@ -129,13 +121,13 @@ def test_git_post_commit_records_commit_with_active_session(tmp_path):
 
 
 def test_git_commit_outside_a_repository_never_fails(tmp_path):
-    r = claude_ingest("git-commit", "--repo", tmp_path, "--db", tmp_path / "c.db", env=env_for(tmp_path))
+    r = claude_ingest("git-commit", "--repo", tmp_path, "--db", tmp_path / "c.db", env=environ())
     assert r.returncode == 0 and "not recorded" in r.stderr
 
 
 def test_a_relative_db_is_installed_as_an_absolute_path(tmp_path):
     settings = tmp_path / "settings.json"
-    r = claude_ingest("install-hooks", "--settings", settings, "--db", "rel/claude.db", env=env_for(tmp_path),
+    r = claude_ingest("install-hooks", "--settings", settings, "--db", "rel/claude.db", env=environ(),
                       cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     (command,) = [h["command"] for g in json.loads(settings.read_text())["hooks"]["Stop"] for h in g["hooks"]]
@@ -154,7 +146,7 @@ def test_settings_keep_their_mode_and_owner_and_a_new_one_is_private(tmp_path):
     settings.chmod(0o600)
     if os.geteuid() == 0:  # root can show the owner is kept too
         os.chown(settings, 4242, 4343)
-    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert r.returncode == 0, r.stderr
     assert mode(settings) == 0o600
     (backup,) = tmp_path.glob("settings.json.bak-*")
@@ -162,19 +154,19 @@ def test_settings_keep_their_mode_and_owner_and_a_new_one_is_private(tmp_path):
     if os.geteuid() == 0:
         assert (os.stat(settings).st_uid, os.stat(settings).st_gid) == (4242, 4343)
         assert (os.stat(backup).st_uid, os.stat(backup).st_gid) == (4242, 4343)
-    assert claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("uninstall-hooks", "--settings", settings, env=environ()).returncode == 0
     assert mode(settings) == 0o600 and all(mode(b) == 0o600 for b in tmp_path.glob("settings.json.bak-*"))
 
     # a mode the user chose is kept, not narrowed either
     shared = tmp_path / "shared.json"
     shared.write_text("{}")
     shared.chmod(0o640)
-    claude_ingest("install-hooks", "--settings", shared, env=env_for(tmp_path))
+    claude_ingest("install-hooks", "--settings", shared, env=environ())
     assert mode(shared) == 0o640
 
     # one we create is 0600 whatever the umask
     fresh = tmp_path / "new" / "settings.json"
-    assert claude_ingest("install-hooks", "--settings", fresh, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("install-hooks", "--settings", fresh, env=environ()).returncode == 0
     assert mode(fresh) == 0o600
     assert [p.name for p in fresh.parent.iterdir()] == ["settings.json"]  # no temp file left behind
 
@@ -189,7 +181,7 @@ def test_a_symlinked_settings_file_stays_a_link_and_its_target_is_written(tmp_pa
     home_claude.mkdir(parents=True)
     link = home_claude / "settings.json"
     link.symlink_to("../../dotfiles/claude/settings.json")  # relative, as dotfile managers make them
-    r = claude_ingest("install-hooks", "--settings", link, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", link, env=environ())
     assert r.returncode == 0, r.stderr
     assert link.is_symlink() and os.readlink(link) == "../../dotfiles/claude/settings.json"
     assert set(json.loads(real.read_text())["hooks"]) >= set(HOOK_EVENTS) and mode(real) == 0o600
@@ -198,11 +190,11 @@ def test_a_symlinked_settings_file_stays_a_link_and_its_target_is_written(tmp_pa
     (backup,) = home_claude.glob("settings.json.bak-*")
     assert not backup.is_symlink() and json.loads(backup.read_text()) == EXISTING and mode(backup) == 0o600
 
-    assert claude_ingest("uninstall-hooks", "--settings", link, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("uninstall-hooks", "--settings", link, env=environ()).returncode == 0
     assert link.is_symlink() and json.loads(real.read_text()) == EXISTING and list(dotfiles.iterdir()) == [real]
 
     # the default user settings through a link too
-    assert claude_ingest("install-hooks", env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("install-hooks", env=environ()).returncode == 0
     assert link.is_symlink() and "hooks" in json.loads(real.read_text())
 
 
@@ -210,9 +202,9 @@ def test_backups_never_overwrite_one_another(tmp_path):
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(EXISTING))
     # install then uninstall within one second: two backups, the first still the pre-install file
-    claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    claude_ingest("install-hooks", "--settings", settings, env=environ())
     installed = settings.read_text()
-    claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    claude_ingest("uninstall-hooks", "--settings", settings, env=environ())
     contents = sorted(b.read_text() for b in tmp_path.glob("settings.json.bak-*"))
     assert len(contents) == 2 and sorted([json.dumps(EXISTING), installed]) == contents
 
@@ -226,7 +218,7 @@ def test_backups_never_overwrite_one_another(tmp_path):
              for s in range(31)}
     for path in taken:
         path.write_text("an older backup")
-    assert claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("install-hooks", "--settings", settings, env=environ()).returncode == 0
     assert all(p.read_text() == "an older backup" for p in taken)
     (new,) = set(other.glob("settings.json.bak-*")) - taken
     assert json.loads(new.read_text()) == EXISTING
@@ -238,7 +230,7 @@ def test_uninstall_git_removes_the_post_commit_it_created_and_restores_one_it_fo
     git(repo, "init", "-q")
     hooks = repo / ".git" / "hooks"
     samples = sorted(p.name for p in hooks.iterdir())
-    env = env_for(tmp_path)
+    env = environ()
     s = tmp_path / "s.json"
     assert claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env).returncode == 0
     assert (hooks / "post-commit").read_text().startswith("#!/bin/sh\n")
@@ -266,17 +258,17 @@ def test_install_git_does_not_widen_a_post_commit_it_found(tmp_path):
     hook.write_text("#!/bin/sh\necho private\n")
     hook.chmod(0o700)
     s = tmp_path / "s.json"
-    assert claude_ingest("install-hooks", "--settings", s, "--git", repo, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("install-hooks", "--settings", s, "--git", repo, env=environ()).returncode == 0
     assert mode(hook) == 0o700 and "claude-ingest" in hook.read_text()
     created = tmp_path / "other"
     created.mkdir()
     git(created, "init", "-q")
-    claude_ingest("install-hooks", "--settings", s, "--git", created, env=env_for(tmp_path))
+    claude_ingest("install-hooks", "--settings", s, "--git", created, env=environ())
     assert mode(created / ".git" / "hooks" / "post-commit") == 0o755  # one we create: as git's samples are
 
 
 def test_opencode_alone_installs_only_the_opencode_plugin(tmp_path):
-    env = {**env_for(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env = {**environ(), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     settings = tmp_path / "home" / ".claude" / "settings.json"
     plugin = tmp_path / "config" / "opencode" / "plugins" / "claude-ingest.js"
     repo = tmp_path / "repo"
@@ -315,7 +307,7 @@ def handlers(settings_file):
 
 def test_tool_events_run_async_and_teardown_events_stay_synchronous(tmp_path):
     settings = tmp_path / "settings.json"
-    assert claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path)).returncode == 0
+    assert claude_ingest("install-hooks", "--settings", settings, env=environ()).returncode == 0
     ours = handlers(settings)
     assert all(len(hs) == 1 for hs in ours.values())
     ours = {event: hs[0] for event, hs in ours.items()}
@@ -340,7 +332,7 @@ def test_an_all_synchronous_install_is_upgraded_in_place_and_still_uninstalls_ex
 
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps(EXISTING, indent=2))
-    claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    claude_ingest("install-hooks", "--settings", settings, env=environ())
     # what install-hooks wrote before handlers had "async" and a SessionEnd timeout of their own
     old = json.loads(settings.read_text())
     for groups in old["hooks"].values():
@@ -353,7 +345,7 @@ def test_an_all_synchronous_install_is_upgraded_in_place_and_still_uninstalls_ex
     settings.write_text(json.dumps(old, indent=2))
     backups = set(tmp_path.glob("settings.json.bak-*"))
 
-    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert r.returncode == 0, r.stderr
     upgraded = json.loads(settings.read_text())
     changed = sorted(e for e in HOOK_EVENTS if upgraded["hooks"][e] != old["hooks"][e])
@@ -371,7 +363,7 @@ def test_an_all_synchronous_install_is_upgraded_in_place_and_still_uninstalls_ex
     # idempotent: a second install changes nothing, not even a backup
     text = settings.read_text()
     backups = set(tmp_path.glob("settings.json.bak-*"))
-    again = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    again = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert "already installed" in again.stdout and settings.read_text() == text
     assert set(tmp_path.glob("settings.json.bak-*")) == backups
 
@@ -386,9 +378,9 @@ def test_an_all_synchronous_install_is_upgraded_in_place_and_still_uninstalls_ex
                 h["command"] += " --db /elsewhere.db"
     old_other_db["hooks"]["PostToolUse"].append({"hooks": [dict(h)]})  # and a duplicate of ours
     settings.write_text(json.dumps(old_other_db, indent=2))
-    r = claude_ingest("install-hooks", "--settings", settings, env=env_for(tmp_path))
+    r = claude_ingest("install-hooks", "--settings", settings, env=environ())
     assert "updated claude-ingest hook for 1 events (PostToolUse)" in r.stdout
     assert json.loads(settings.read_text()) == json.loads(text)
 
-    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=env_for(tmp_path))
+    gone = claude_ingest("uninstall-hooks", "--settings", settings, env=environ())
     assert gone.returncode == 0 and json.loads(settings.read_text()) == EXISTING

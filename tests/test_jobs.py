@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from conftest import FIXTURES, PROJECTS, claude_ingest, rows
+from helpers import FIXTURES, PROJECTS, claude_ingest, rows
 from ingest import backfill
 from ingest.load.jobs import ingest_job, ingest_job_file
 from ingest.parse.jobs import parse_job, read_output

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from conftest import claude_ingest, rows
+from helpers import claude_ingest, rows
 from ingest.load import jsonl as legacy
 from ingest.load.jsonl import TableNameError, import_jsonl
 from ingest.parse.jsonl import epoch_time, is_time_key, iso_time, normalise

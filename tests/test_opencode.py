@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, claude_ingest, rows
+from helpers import FIXTURES, claude_ingest, rows
 from ingest.load import hooks as hook_module
 from ingest.load import opencode as oc
 from ingest.install import install_opencode_plugin, opencode_plugin_source

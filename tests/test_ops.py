@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EDGE, PROJECTS, claude_ingest, copy_tree, rows
+from helpers import EDGE, PROJECTS, claude_ingest, copy_tree, environ, rows
 from datasette_claude.resources import canned_queries
 from ingest import backfill, ops, schema
 from ingest.load.hooks import handle, spool, spool_paths
@@ -25,17 +25,8 @@ FA81 = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"  # 2026-02-12
 FTS = ("tool_calls_fts", "prompts_fts", "errors_fts")
 
 
-def env_with(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CLAUDE_INGEST_DB", "CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_STATE_HOME")}
-    env.update(HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"), PYTHONPATH=str(ROOT))
-    (tmp_path / "tmp").mkdir(exist_ok=True)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
 def run(tmp_path, *args, ok=True):
-    r = claude_ingest(*args, env=env_with(tmp_path), cwd=tmp_path)
+    r = claude_ingest(*args, env=environ(), cwd=tmp_path)
     if ok:
         assert r.returncode == 0, r.stderr
     return r
@@ -104,7 +95,7 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     run(tmp_path, "backfill", projects, EDGE / "claude-code-log_edge_cases.jsonl", "--db", db)
     hook = (ROOT / "tests" / "fixtures" / "hooks" / "real-stop.json").read_text()
     payload = json.dumps(json.loads(hook)[0]) if hook.lstrip().startswith("[") else hook
-    assert claude_ingest("hook", "--db", db, input=payload, env=env_with(tmp_path)).returncode == 0
+    assert claude_ingest("hook", "--db", db, input=payload, env=environ()).returncode == 0
     job = ROOT / "tests" / "fixtures" / "headless" / "claude-p-output-json.result-success.live-shape-2026-07.json"
     run(tmp_path, "job", job, "--db", db)
     repo = tmp_path / "repo"
@@ -112,8 +103,8 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     run(tmp_path, "install-hooks", "--db", db, "--git", repo, "--opencode", "--claude")
     # Spooled and waiting: a hook event beside the database, another in the state directory (the spot
     # beside the database blocked), an OpenCode event; and one for another database, not counted.
-    env = env_with(tmp_path)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".local" / "state"))  # where env_with's is
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "home" / ".local" / "state"))
+    env = environ()
     beside, state = spool_paths(db)[:2]
     assert spool(db, b'{"hook_event_name": "Stop"}', "2026-01-01T00:00:00.000Z", reason="database is locked") == beside
     beside.parent.rename(tmp_path / "blocked")

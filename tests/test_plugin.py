@@ -14,7 +14,7 @@ import datasette
 import pytest
 from datasette.app import Datasette
 
-from conftest import PROJECTS
+from helpers import PROJECTS
 from datasette_claude import resources
 
 DATASETTE_1 = datasette.__version__.startswith("1.")

@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from conftest import PROJECTS, claude_ingest, rows
+from helpers import PROJECTS, claude_ingest, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
 from ingest.redact import redact_json_text, redact_text

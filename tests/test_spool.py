@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import rows
+from helpers import ROOT, environ, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
 
@@ -298,11 +298,6 @@ def test_the_spool_holds_no_secret_and_the_replayed_event_is_the_same_event(tmp_
 
 
 # -- the agent never waits, and a delivered event is never lost (issue 9, section 3) ----------------
-def _env(tmp_path) -> dict:
-    return {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "TMPDIR": str(tmp_path / "tmp"),
-            "PYTHONPATH": str(ROOT)}
-
-
 def _timed_hook(db, raw: bytes, env) -> float:
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "ingest", "hook", "--db", str(db)], input=raw, env=env,
@@ -322,7 +317,7 @@ def test_one_poisoned_payload_never_stalls_the_hooks_after_it(tmp_path, monkeypa
                          "tool_use_id": "toolu_poison", "tool_input": {"command": "cat big.log"},
                          "tool_response": {"stdout": "a." * 60000 + "://"}}).encode()
     hook_module.spool(db, poison, "2026-01-01T00:00:00.000Z")  # as a locked database would have left it
-    env = _env(tmp_path)
+    env = environ()
     times = [_timed_hook(db, json.dumps({"session_id": "s", "hook_event_name": "Stop", "n": i}).encode(), env)
              for i in range(3)]
     assert max(times) < 2.5, times
@@ -393,7 +388,7 @@ def test_stdin_left_open_after_a_whole_payload_is_stored_at_once(tmp_path):
     db = tmp_path / "claude.db"
     backfill(db, [tmp_path / "none"])
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "hook", "--db", str(db)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ())
     started = time.perf_counter()
     proc.stdin.write(json.dumps({"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "open"}).encode())
     proc.stdin.flush()
@@ -411,7 +406,7 @@ def test_a_payload_written_in_pieces_is_read_whole(tmp_path):
     db = tmp_path / "claude.db"
     backfill(db, [tmp_path / "none"])
     proc = subprocess.Popen([sys.executable, "-m", "ingest", "hook", "--db", str(db)], stdin=subprocess.PIPE,
-                            env=_env(tmp_path))
+                            env=environ())
     proc.stdin.write(b'{"session_id": "s", "hook_event_name": "PreToolUse", "tool_input": {"command": "ls"}')
     proc.stdin.flush()
     time.sleep(0.3)
@@ -429,7 +424,7 @@ def test_a_50_mb_tool_output_keeps_its_tool_call_and_its_size(tmp_path):
                           "tool_use_id": "toolu_big", "tool_input": {"file_path": "/var/log/huge.log"},
                           "tool_response": {"type": "text", "file": {"filePath": "/var/log/huge.log",
                                                                      "content": "x" * 50_000_000}}}).encode()
-    assert _timed_hook(db, payload, _env(tmp_path)) < 10
+    assert _timed_hook(db, payload, environ()) < 10
     (event,) = rows(db, "select event, size, length(payload) stored, derive_error from hook_events")
     assert (event["event"], event["size"], event["derive_error"]) == ("PostToolUse", len(payload), None)
     assert event["stored"] < 1_000_000

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import EDGE, PROJECTS, rows
+from helpers import EDGE, PROJECTS, rows
 from ingest import backfill
 from ingest.parse.transcripts import BadLine, FileContext, TranscriptParser, prompt_text
 

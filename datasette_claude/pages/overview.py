@@ -13,9 +13,7 @@ from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, Response
 
-from .. import charts
-from .. import permissions
-from .. import resources
+from .. import charts, databases, permissions, resources
 
 PANELS = ("daily_usage", "tool_error_rates", "hot_files", "compaction_frequency", "project_usage")
 LATEST_ACTIVITY_SQL = "select max(timestamp) from api_requests"  # served by its index
@@ -27,9 +25,7 @@ DAYS = re.compile(r"[0-9]{1,4}")
 
 
 async def overview(datasette, request):
-    from .. import recognised_databases
-
-    names = await recognised_databases(datasette)
+    names = await databases.recognised(datasette)
     if not names:
         await permissions.ensure_allowed(datasette, request)
         return Response.html("<p>No database written by claude-ingest is being served.</p>", status=404)
@@ -76,7 +72,7 @@ async def overview(datasette, request):
     failures = sum(r["failures"] or 0 for r in tools)
     figures = [
         ("Estimated cost", f"${sum(r['cost_usd'] or 0 for r in usage):,.2f}", link("daily_usage")),
-        ("Tokens", charts._fmt(sum(r["total_tokens"] or 0 for r in usage)), link("daily_usage")),
+        ("Tokens", charts.fmt(sum(r["total_tokens"] or 0 for r in usage)), link("daily_usage")),
         ("Sessions", f"{sum(r['sessions'] for r in results['project_usage']):,}",
          datasette.urls.table(name, "sessions")),
         ("Tool calls", f"{calls:,}", link("tool_error_rates")),

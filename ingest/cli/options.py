@@ -69,13 +69,22 @@ def redaction_option(command):
 
     def callback(ctx, param, value):
         if value:
+            before = os.environ.get(NO_REDACT_ENV)
             os.environ[NO_REDACT_ENV] = "1"
+            ctx.call_on_close(lambda: _restore(NO_REDACT_ENV, before))  # for this command only
             click.echo("claude-ingest: --no-redact: API keys, tokens and passwords will be stored as they "
                        "appear in the input", err=True)
         return value
 
     return click.option("--no-redact", is_flag=True, expose_value=False, callback=callback, is_eager=True,
                         help="Store secrets (API keys, tokens, passwords) unredacted. Off by default.")(command)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def json_option(command):

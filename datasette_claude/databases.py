@@ -1,0 +1,43 @@
+"""Which served databases claude-ingest wrote (recognised by their tables, not their file names),
+and bringing one written by an older claude-ingest up to date."""
+
+from __future__ import annotations
+
+import weakref
+
+from . import resources
+
+_recognised: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+async def recognised(datasette) -> list[str]:
+    """The names of the served databases that claude-ingest wrote (and remember them)."""
+    names = []
+    for name, db in list(datasette.databases.items()):
+        if name.startswith("_"):
+            continue
+        try:
+            tables = await db.table_names()
+        except Exception:  # noqa: BLE001 - an unreadable database is simply not ours
+            continue
+        if resources.is_claude_database(tables):
+            names.append(name)
+    _recognised[datasette] = names
+    return names
+
+
+def known(datasette) -> list[str]:
+    """The databases recognised at startup (or by the latest page that looked)."""
+    return _recognised.get(datasette, [])
+
+
+async def upgrade_schema(db) -> None:
+    """A database written by an older claude-ingest lacks newer tables (the canned queries read the
+    rollups): add what is missing, as the next ingest would. Never for a read-only database."""
+    from ingest import schema
+
+    if not db.is_mutable:
+        return
+    version = (await db.execute("pragma user_version")).first()[0]
+    if version < schema.SCHEMA_VERSION:
+        await db.execute_write_fn(schema.ensure, block=True)
