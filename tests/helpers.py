@@ -19,8 +19,8 @@ EDGE = FIXTURES / "edge-cases"
 EXPECTED = FIXTURES / "expected"
 HOOKS = FIXTURES / "hooks"
 
-# Commands that read stdin's file descriptor themselves (the hook path never imports click): they
-# run as the real console script.
+# The hook commands run as the real console script unless a test asks for them in process: they are
+# dispatched before click is imported, which only the console script shows.
 _SUBPROCESS_ONLY = {"hook", "opencode-event"}
 
 

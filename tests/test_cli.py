@@ -90,3 +90,21 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert proc.returncode == 0
     assert b"Reading transcripts" in seen and b"100%" in seen
     assert b"6 files read" in out
+
+
+def test_the_hook_commands_run_in_process_too(tmp_path):
+    """The console script dispatches `hook` before importing click; a program (or a test) calling the
+    click group in process reaches the same code through the commands' bodies."""
+    from click.testing import CliRunner
+
+    from ingest.cli import cli
+
+    db = tmp_path / "claude.db"
+    payload = '{"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "in process"}'
+    result = CliRunner().invoke(cli, ["hook", "--db", str(db)], input=payload)
+    assert (result.exit_code, result.output) == (0, "")
+    event = '{"type": "session.idle", "properties": {"sessionID": "ses_in_process"}}'
+    result = CliRunner().invoke(cli, ["opencode-event", "--db", str(db)], input=event)
+    assert (result.exit_code, result.output) == (0, "")
+    assert rows(db, "select text from prompts") == [{"text": "in process"}]
+    assert rows(db, "select event from hook_events where source = 'opencode'") == [{"event": "session.idle"}]

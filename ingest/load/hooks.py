@@ -233,7 +233,7 @@ class PayloadReader:
 
     PAUSE_S = 0.02  # no more bytes for this long after a closing brace: try whether the JSON is whole
 
-    def __init__(self, fd: int = 0, limit: int = MAX_PAYLOAD_BYTES):
+    def __init__(self, fd: int | None = 0, limit: int = MAX_PAYLOAD_BYTES):
         self.fd, self.limit = fd, limit
         self.buf = bytearray()
         self.total = 0
@@ -241,6 +241,13 @@ class PayloadReader:
     def read(self) -> bytes:
         import select
 
+        if self.fd is None:  # stdin is not a file descriptor (a program calling the CLI in process)
+            stream = getattr(sys.stdin, "buffer", sys.stdin)
+            data = stream.read(self.limit + 1) or b""
+            data = data.encode() if isinstance(data, str) else data
+            self.buf += data[: self.limit]
+            self.total = len(data) + len(stream.read() or b"") if len(data) > self.limit else len(data)
+            return bytes(self.buf)
         while True:
             if self.total == len(self.buf) and self._ends_in_brace():
                 try:
@@ -270,6 +277,13 @@ class PayloadReader:
         return i >= 0 and buf[i] == 0x7D
 
 
+def _stdin_fd() -> int | None:
+    try:
+        return sys.stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both
+        return None
+
+
 _SESSION_END = re.compile(rb'"hook_event_name"\s*:\s*"SessionEnd"')
 
 
@@ -278,7 +292,7 @@ def main(argv: list[str] | None = None, sink: EventSink | None = None) -> int:
     0, never a byte on stdout."""
     sink = sink or CLAUDE_HOOK
     debug = os.environ.get(DEBUG_ENV) == "1"
-    reader = PayloadReader()
+    reader = PayloadReader(_stdin_fd())
     db_path = None
     received_at = now_iso()
 
