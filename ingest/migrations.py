@@ -36,6 +36,15 @@ def m002_fts_update_triggers_reindex_only_changed_text(db) -> None:
             scope_fts_update_trigger(db, table, columns)
 
 
+@migration
+def m003_read_transcripts_again_for_replay(db) -> None:
+    """Schema 9 keeps what a session's replay needs (thinking, tool inputs in full, longer outputs,
+    the parent across a compaction, the titles apart): transcripts still on disk are read once more
+    by the next backfill (their offsets forgotten, so they read from the start; rows merge by key)."""
+    db.conn.execute("update ingest_files set mtime_ns = null, head_hash = null "
+                    "where kind in ('main', 'subagent', 'legacy_subagent')")
+
+
 def scope_fts_update_trigger(db, table: str, columns) -> None:
     """The update trigger of ``table``'s FTS index, re-indexing a row only when an indexed column
     changed (also applied to every FTS index ``schema.ensure`` creates)."""

@@ -9,6 +9,7 @@ Merge rules say what an upsert does when a row with the same natural key already
     latest    a new non-null value replaces the old one; null never overwrites (the default)
     first     the first non-null value ever seen stays
     min, max  the smaller / larger of old and new (nulls ignored): first-seen and last-seen times, flags
+    longest   the longer of old and new: a tool input stored whole replaces one an older version cut
     usage     taken from the copy with the largest ``usage_total``: the per-block copies of one API
               response repeat ``usage`` with a growing ``output_tokens``; keep the largest
     original  first non-null value, except that a row written from a forked/resumed copy
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -79,7 +80,10 @@ TABLES: dict[str, Table] = {
                 "model": TEXT,
                 "version": TEXT,
                 "host": TEXT,
-                "title": TEXT,
+                "title": TEXT,  # the hook's session_title
+                "custom_title": TEXT,  # the title a person gave (/rename)
+                "ai_title": TEXT,  # the title Claude Code made up
+                "label": TEXT,  # what a link to the session reads (derived: DERIVATIONS)
                 "summary": TEXT,
                 "slug": TEXT,
                 "entrypoint": TEXT,
@@ -167,11 +171,14 @@ TABLES: dict[str, Table] = {
                 "model": TEXT,
                 "content_types": TEXT,
                 "text": TEXT,
+                "thinking": TEXT,
+                "logical_parent_uuid": TEXT,
                 "is_fork_copy": INTEGER,
             },
             merge={
                 "session_id": "original",
                 "parent_uuid": "first",
+                "logical_parent_uuid": "first",
                 "type": "first",
                 "timestamp": "min",
                 "agent_id": "first",
@@ -212,7 +219,7 @@ TABLES: dict[str, Table] = {
                 "is_sidechain": "min",
                 "message_uuid": "first",
                 "tool_name": "first",
-                "input_json": "first",
+                "input_json": "longest",
                 "file_path": "first",
                 "command": "first",
                 "description": "first",
@@ -295,6 +302,9 @@ TABLES: dict[str, Table] = {
                 "transcript_path": TEXT,
                 "started_at": TEXT,
                 "ended_at": TEXT,
+                "cwd": TEXT,  # where it ran, as its lines say
+                "version": TEXT,
+                "git_branch": TEXT,
             },
             merge={"session_id": "first", "started_at": "min", "ended_at": "max", "transcript_path": "first"},
             foreign_keys=(
@@ -688,6 +698,32 @@ update subagents
           where t.tool_use_id = subagents.tool_use_id and json_valid(t.input_json)))
  where session_id = :session_id and tool_use_id is not null
    and (agent_type is null or description is null)"""),
+    # A session known only from its subagents' files (its main transcript gone or not read yet) takes
+    # where they ran and the model they used; its own lines, when they come, say it first.
+    (frozenset({"sessions", "subagents", "api_requests"}), """
+update sessions
+   set project_path = coalesce(project_path, (select a.cwd from subagents a where a.session_id = sessions.id
+                                                and a.cwd is not null order by a.started_at limit 1)),
+       cwd = coalesce(cwd, (select a.cwd from subagents a where a.session_id = sessions.id
+                              and a.cwd is not null order by a.started_at limit 1)),
+       version = coalesce(version, (select a.version from subagents a where a.session_id = sessions.id
+                                      and a.version is not null order by a.started_at limit 1)),
+       git_branch = coalesce(git_branch, (select a.git_branch from subagents a where a.session_id = sessions.id
+                                            and a.git_branch is not null order by a.started_at limit 1)),
+       model = coalesce(model, (select r.model from api_requests r where r.session_id = sessions.id
+                                  and r.model is not null and r.model != '<synthetic>'
+                                group by r.model order by count(*) desc limit 1))
+ where id = :session_id and (project_path is null or version is null or model is null or git_branch is null)"""),
+    # What a link to a session reads: the title a person gave, the one Claude Code made, the hook's,
+    # the old summary line, the slug, the first prompt's first words; never nothing.
+    (frozenset({"sessions", "prompts"}), """
+update sessions
+   set label = coalesce(custom_title, ai_title, title, summary, slug,
+                        (select trim(substr(replace(replace(p.text, char(10), ' '), char(13), ' '), 1, 80))
+                           from prompts p where p.session_id = sessions.id and p.is_fork_copy = 0
+                          order by p.timestamp limit 1),
+                        'session ' || substr(id, 1, 8))
+ where id = :session_id"""),
     # A prompt seen by UserPromptSubmit without a prompt_id (CC < 2.1.196) is the transcript's
     # prompt with the same text in the same session, written within two minutes of it.
     (frozenset({"prompts"}), """
@@ -764,12 +800,12 @@ REDACTED: dict[str, dict[str, str]] = {
                    "error_message": "text"},
     "permission_decisions": {"input_json": "json", "command": "text"},
     "prompts": {"text": "text"},
-    "messages": {"text": "text"},
+    "messages": {"text": "text", "thinking": "text"},
     "hook_events": {"payload": "json"},
     "errors": {"message": "text"},
     "compactions": {"summary_preview": "text", "custom_instructions": "text"},
     "subagents": {"description": "text"},
-    "sessions": {"title": "text", "summary": "text"},
+    "sessions": {"title": "text", "custom_title": "text", "ai_title": "text", "label": "text", "summary": "text"},
     "jobs": {"prompt": "text", "summary": "text", "original_prompt": "text", "errors_json": "json",
              "permission_denials_json": "json"},
     "commits": {"message": "text"},
@@ -779,10 +815,15 @@ REDACTED: dict[str, dict[str, str]] = {
 # Columns kept to a length (their full size is kept beside them where it matters: output_size): the
 # store cuts them after redacting, never before, so a secret across the cut is never half-stored.
 # For "json" columns the bound is per string inside the JSON (long file bodies in a tool input).
+# What a session's replay shows is kept: tool inputs in full (up to 256 KB per string: a Write's file
+# body), the first 16,000 characters of each tool's output (output_size keeps the whole size; the
+# transcript's tool-results/ files hold the rest while they last), thinking up to 32,000 characters.
 PREVIEW_CHARS = 2000
-INPUT_STRING_CHARS = 4000
+OUTPUT_CHARS = 16_000
+INPUT_STRING_CHARS = 256 * 1024
 BOUNDED: dict[str, dict[str, int]] = {
-    "tool_calls": {"output_preview": PREVIEW_CHARS, "error_message": PREVIEW_CHARS, "input_json": INPUT_STRING_CHARS},
+    "tool_calls": {"output_preview": OUTPUT_CHARS, "error_message": OUTPUT_CHARS, "input_json": INPUT_STRING_CHARS},
+    "messages": {"thinking": 32_000},
     "permission_decisions": {"input_json": INPUT_STRING_CHARS},
     "compactions": {"summary_preview": PREVIEW_CHARS},
     "errors": {"message": 10 * PREVIEW_CHARS},

@@ -185,6 +185,8 @@ def _merge_expression(table: schema.Table, column: str) -> str:
         return f"coalesce({old}, {new})"
     if rule in ("min", "max"):
         return f"coalesce({rule}({new}, {old}), {new}, {old})"
+    if rule == "longest":
+        return f"case when length({new}) > coalesce(length({old}), -1) then {new} else {old} end"
     if rule == "usage":
         # The copy with the largest token total; between equal ones the earliest written (a subagent's
         # own line before its parent's progress mirror of it), so the order files are read in never matters.
@@ -280,7 +282,7 @@ class Store:
         key = (table, tuple(row))
         self._pending[key].append(tuple(row.values()))
         self._buffered += 1
-        session_id = row.get("session_id")
+        session_id = row.get("id") if table == "sessions" else row.get("session_id")
         if session_id is not None:
             self.touched_sessions.add(session_id)
             self.touched_tables.add(table)

@@ -551,9 +551,14 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
         return [sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(db), "-q"]
 
     clean = tmp_path / "clean.db"
-    started = time.perf_counter()
-    subprocess.run(command(clean), check=True, env=env, capture_output=True, timeout=120)
-    full = time.perf_counter() - started
+    full = None
+    for attempt in range(2):  # the first run reads a cold page cache: time the second, as the kills see it
+        if attempt:
+            for f in tmp_path.glob("clean.db*"):
+                f.unlink()
+        started = time.perf_counter()
+        subprocess.run(command(clean), check=True, env=env, capture_output=True, timeout=120)
+        full = time.perf_counter() - started if full is None else min(full, time.perf_counter() - started)
     check_database(clean)
     expected = dump_tables(clean)
     assert len(expected["api_requests"]) > 1000 and len(expected["ingest_files"]) == files

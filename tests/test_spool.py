@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT, environ, rows
-from ingest import backfill
+from ingest import backfill, schema
 from ingest.load import hooks as hook_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -430,7 +430,7 @@ def test_a_50_mb_tool_output_keeps_its_tool_call_and_its_size(tmp_path):
     assert event["stored"] < 1_000_000
     (call,) = rows(db, "select tool_name, file_path, output_size, length(output_preview) preview from tool_calls")
     assert call == {"tool_name": "Read", "file_path": "/var/log/huge.log", "output_size": 50_000_000,
-                    "preview": 2000}
+                    "preview": schema.OUTPUT_CHARS}
 
 
 def test_a_payload_too_large_to_decode_is_derived_from_its_head(tmp_path):

@@ -54,6 +54,15 @@ class _SessionSeen:
     fields: dict = field(default_factory=dict)
 
 
+def _thinking(content) -> str | None:
+    """The model's thinking in an assistant line (often only a signature, with no text)."""
+    if not isinstance(content, list):
+        return None
+    parts = [b["thinking"] for b in content if isinstance(b, dict) and b.get("type") == "thinking"
+             and isinstance(b.get("thinking"), str) and b["thinking"]]
+    return "\n\n".join(parts) or None
+
+
 class TranscriptParser:
     """Turns the lines of one transcript file into records. Feed lines in order; call finish()."""
 
@@ -83,10 +92,12 @@ class TranscriptParser:
             if isinstance(data, dict) and data.get("type") == "agent_progress":
                 self._agent_progress(obj, data, out)
         elif kind in ("custom-title", "ai-title"):
+            # the title a person gave (/rename) outranks the one Claude Code made up (sessions.label)
             sid = _str(obj.get("sessionId")) or self.ctx.session_hint
-            title = _str(obj.get("customTitle")) or _str(obj.get("aiTitle"))
+            column, title = (("custom_title", _str(obj.get("customTitle"))) if kind == "custom-title"
+                             else ("ai_title", _str(obj.get("aiTitle"))))
             if sid and title:
-                self._session(sid).fields["title"] = title
+                self._session(sid).fields[column] = title
         elif kind == "summary":
             # A title (not a compaction), often for the session that the file resumes.
             sid = self.ctx.session_hint if self.ctx.kind == "main" else None
@@ -112,8 +123,8 @@ class TranscriptParser:
             if self.ctx.kind == "main" and sid == self.ctx.session_hint:
                 row["transcript_path"] = self.ctx.path
             out.append(("sessions", row))
-        for agent_id, (sid, first, last) in self._agent_seen.items():
-            row = {"agent_id": agent_id, "session_id": sid, "started_at": first, "ended_at": last}
+        for agent_id, (sid, first, last, where) in self._agent_seen.items():
+            row = {"agent_id": agent_id, "session_id": sid, "started_at": first, "ended_at": last, **where}
             if agent_id == self.ctx.agent_id:
                 row["transcript_path"] = self.ctx.path
                 row.update(self._meta_fields())
@@ -145,11 +156,15 @@ class TranscriptParser:
             fields["agent_type"] = "compact"  # CC 2.1.x names the compaction summariser's run acompact-<id>
         return {k: v for k, v in fields.items() if v is not None}
 
-    def _note_agent(self, agent_id: str, sid: str, ts: str | None) -> None:
+    def _note_agent(self, agent_id: str, sid: str, ts: str | None, d: dict | None = None) -> None:
         seen = self._agent_seen.get(agent_id)
         if seen is None:
-            self._agent_seen[agent_id] = [sid, ts, ts]
-        elif ts:
+            seen = self._agent_seen[agent_id] = [sid, ts, ts, {}]
+        if d is not None:  # where it ran: a session known only from its subagents takes it (schema)
+            for key, column in (("cwd", "cwd"), ("version", "version"), ("gitBranch", "git_branch")):
+                if _str(d.get(key)):
+                    seen[3][column] = d[key]
+        if ts:
             if seen[1] is None or ts < seen[1]:
                 seen[1] = ts
             if seen[2] is None or ts > seen[2]:
@@ -207,7 +222,7 @@ class TranscriptParser:
             elif _str(forked):
                 f["forked_from_session_id"] = forked
         if agent_id:
-            self._note_agent(agent_id, sid, ts)
+            self._note_agent(agent_id, sid, ts, d)
 
         uuid = _str(d.get("uuid"))
         message = d.get("message") if isinstance(d.get("message"), dict) else {}
@@ -228,6 +243,7 @@ class TranscriptParser:
             elif isinstance(content, str):
                 types = "text"
             text = block_text(content) if kind != "system" else d.get("content")
+            thinking = _thinking(content) if kind == "assistant" else None
             out.append(("messages", {
                 "uuid": uuid,
                 "session_id": sid,
@@ -242,6 +258,9 @@ class TranscriptParser:
                 "model": _str(message.get("model")) if kind == "assistant" else None,
                 "content_types": types,
                 "text": text if isinstance(text, str) and text else None,
+                "thinking": thinking,
+                # a compact_boundary has no parent; the leaf before the compaction is its logical one
+                "logical_parent_uuid": _str(d.get("logicalParentUuid")),
                 "is_fork_copy": fork,
             }))
 
