@@ -54,7 +54,12 @@ def _time_columns(table: str) -> set[str]:
             if c in ("timestamp", "started_at", "ended_at", "received_at", "first_read_at")}
 
 
-COPIED = ("sessions", "api_requests", "tool_calls", "file_events", "compactions", "subagents", "prompts", "errors")
+COPIED = ("sessions", "api_requests", "tool_calls", "file_events", "compactions", "subagents", "prompts", "errors",
+          "messages", "jobs")
+BIG = "bench-big-session"  # one session of ~5,000 tool calls: the spotter session 21 times over, a day apart
+BIG_COPIES = 21
+SPOTTER = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"
+STREAM = ROOT / "tests" / "fixtures" / "headless" / "claude-p-stream-json.sequence.composite.jsonl"
 
 
 def build(db: Path, tool_calls: int) -> dict:
@@ -63,6 +68,9 @@ def build(db: Path, tool_calls: int) -> dict:
         for suffix in ("", "-wal", "-shm"):
             Path(str(p) + suffix).unlink(missing_ok=True)
     backfill(seed, [FIXTURES])
+    from ingest.load.jobs import ingest_job_file
+
+    ingest_job_file(seed, STREAM, job_id="bench-job", prompt="Fix the flaky login test")
     conn = sqlite3.connect(seed)
     per_copy = conn.execute("select count(*) from tool_calls").fetchone()[0]
     conn.close()
@@ -97,6 +105,8 @@ def build(db: Path, tool_calls: int) -> dict:
                 select.append(f"s.[{c}]")
         names = ", ".join(f"[{c}]" for c in columns)
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies")
+    _big_session(conn)
+    conn.execute(f"update sessions set label = coalesce(custom_title, ai_title, title, summary, slug, 'session ' || substr(id, 1, 8))")
     schema.rebuild_rollups(conn)  # what per-session recomputation gives, in one pass over the copies
     conn.execute("commit")
     conn.execute("analyze")
@@ -105,6 +115,41 @@ def build(db: Path, tool_calls: int) -> dict:
     print(f"database: {copies} copies of the fixtures in {time.perf_counter() - started:.0f}s, "
           f"{db.stat().st_size / 1e6:.0f} MB: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return counts
+
+
+def _big_session(conn) -> None:
+    """The longest session the page must show: the spotter session's lines and calls BIG_COPIES
+    times in one session, each copy a day later, chained so that the branch runs through all."""
+    for table, ids in (("messages", ("uuid", "parent_uuid", "logical_parent_uuid", "message_id")),
+                       ("tool_calls", ("tool_use_id", "message_uuid")), ("api_requests", ("message_id", "request_id")),
+                       ("compactions", ("id",)), ("prompts", ("id", "uuid", "prompt_id"))):
+        columns = list(schema.TABLES[table].columns)
+        select = []
+        for c in columns:
+            if c == "session_id":
+                select.append(f"'{BIG}'")
+            elif c in ids:
+                select.append(f"case when s.[{c}] is null then null else s.[{c}] || '~big' || copies.k end")
+            elif c in _time_columns(table):
+                select.append(f"case when s.[{c}] is null then null else strftime('%Y-%m-%dT%H:%M:%fZ', "
+                              f"s.[{c}], '+' || copies.k || ' days') end")
+            else:
+                select.append(f"s.[{c}]")
+        names = ", ".join(f"[{c}]" for c in columns)
+        conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies "
+                     f"where s.session_id = '{SPOTTER}' and (s.agent_id is null or '{table}' in ('prompts', 'compactions')) "
+                     f"and copies.k < {BIG_COPIES}")
+    # each copy's first line continues the copy before it
+    conn.execute(f"""
+update messages set parent_uuid = (
+  select m.uuid from messages m where m.session_id = '{BIG}' and m.uuid like '%~big' || (cast(substr(messages.uuid,
+         instr(messages.uuid, '~big') + 4) as integer) - 1) order by m.timestamp desc limit 1)
+ where session_id = '{BIG}' and parent_uuid is null and logical_parent_uuid is null
+   and uuid not like '%~big0'""")
+    conn.execute(f"insert into sessions (id, source, project_path, cwd, model, started_at, ended_at, slug) "
+                 f"select '{BIG}', source, project_path, cwd, model, started_at, "
+                 f"strftime('%Y-%m-%dT%H:%M:%fZ', ended_at, '+{BIG_COPIES - 1} days'), 'the-longest-session' "
+                 f"from seed.sessions where id = '{SPOTTER}'")
 
 
 def signature(tool_calls: int) -> str:
@@ -147,6 +192,19 @@ async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
             results.append((f"{query_name} ({', '.join(wanted)})", *await timed(ds.client, path, runs)))
     results.append(("overview /-/claude (30 days)", *await timed(ds.client, "/-/claude", runs)))
     results.append(("overview /-/claude?days=365", *await timed(ds.client, "/-/claude?days=365", runs)))
+    big_calls = sqlite3.connect(db).execute("select count(*) from tool_calls where session_id = ?", (BIG,)).fetchone()[0]
+    for label, path in ((f"session page, {big_calls:,} tool calls, page 1", f"/-/claude/session/{BIG}"),
+                        ("  the same, ?at= its last call (last page)",
+                         f"/-/claude/session/{BIG}?at=" + sqlite3.connect(db).execute(
+                             "select tool_use_id from tool_calls where session_id = ? order by started_at desc limit 1",
+                             (BIG,)).fetchone()[0]),
+                        ("  a tool call's card, folded out", "/-/claude/session/" + BIG + "/call/" + sqlite3.connect(
+                            db).execute("select tool_use_id from tool_calls where session_id = ? and output_size > 2000 "
+                                        "limit 1", (BIG,)).fetchone()[0]),
+                        ("job page", "/-/claude/job/bench-job~0")):
+        ms, status = await timed(ds.client, path, runs)
+        size = len((await ds.client.get(path)).content)
+        results.append((f"{label} ({size / 1e3:,.0f} KB)", ms, status))
     return results
 
 

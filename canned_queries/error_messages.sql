@@ -7,13 +7,14 @@
 -- chart: {mark: bar, x_column: occurrences, x_type: quantitative, y_column: message, y_type: nominal, color_column: source}
 -- hide_sql: true
 with errs as (
-  select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at
+  select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at,
+         tool_use_id as step
   from tool_calls
   where is_error = 1 and error_message is not null  -- read from the index of failed calls
     and started_at >= coalesce(nullif(:start, ''), '0000')
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
   union all
-  select 'api', kind, coalesce(message, kind), session_id, timestamp
+  select 'api', kind, coalesce(message, kind), session_id, timestamp, id
   from errors
   where timestamp >= coalesce(nullif(:start, ''), '0000')
     and timestamp < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
@@ -24,7 +25,10 @@ select
   replace(replace(substr(message, 1, 160), char(10), ' '), char(13), ' ') as message,
   count(*) as occurrences,
   count(distinct session_id) as sessions,
-  max(at) as last_seen
+  max(at) as last_seen,
+  -- with max(), SQLite takes these from the latest occurrence: the message links to its card
+  session_id,
+  step as tool_use_id
 from errs
 where coalesce(:search, '') = '' or message like '%' || :search || '%'
 group by source, what, 3

@@ -31,6 +31,11 @@ select
   round(100.0 * runs.failures / runs.runs, 1) as failure_rate_pct,
   runs.last_failed_at,
   (select e.error_message from tool_calls e
-    where e.command = runs.command and e.is_error = 1 and e.ended_at = runs.last_failed_at limit 1) as last_error
+    where e.command = runs.command and e.is_error = 1 and e.ended_at = runs.last_failed_at limit 1) as last_error,
+  -- the latest failure's card: the command links to it
+  (select e.session_id from tool_calls e
+    where e.command = runs.command and e.is_error = 1 and e.ended_at = runs.last_failed_at limit 1) as session_id,
+  (select e.tool_use_id from tool_calls e
+    where e.command = runs.command and e.is_error = 1 and e.ended_at = runs.last_failed_at limit 1) as tool_use_id
 from runs
 order by runs.failures desc, runs.runs desc

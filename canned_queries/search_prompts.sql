@@ -9,7 +9,8 @@ select
   p.session_id,
   s.project_path as project,
   snippet(prompts_fts, 0, '[', ']', '…', 24) as match,
-  p.text
+  p.text,
+  coalesce(p.uuid, p.id) as uuid
 from prompts_fts
 join prompts p on p.rowid = prompts_fts.rowid
 left join sessions s on s.id = p.session_id

@@ -62,17 +62,24 @@ def extra_body_script(database, request, datasette):
 
 
 @hookimpl(trylast=True)  # the user's own render_cell plugins go first, as datasette-pretty-json does
-def render_cell(value, column, table, database, datasette):
+def render_cell(row, value, column, table, database, datasette):
     if database not in databases.known(datasette):
         return None
-    return cells.render(value, column, table, database, datasette)
+    return cells.render(value, column, table, database, datasette, row)
 
 
 @hookimpl
 def register_routes():
     from .pages.overview import overview
+    from .pages.job import job_page
+    from .pages.session import call_fragment, session_page
 
-    return [(r"^/-/claude$", overview)]
+    return [
+        (r"^/-/claude/job/(?P<job_id>[^/]+)$", job_page),
+        (r"^/-/claude$", overview),
+        (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
+        (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),
+    ]
 
 
 @hookimpl

@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from html import escape
 
+from .format import money
+
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
            "#9d755d", "#bab0ac")
 
 
 def fmt(value: float, unit: str = "") -> str:
     if unit == "$":
-        return f"${value:,.2f}"
+        return money(value)
     if unit == "%":
         return f"{value:.1f}%"
     if abs(value) >= 1e6:
@@ -102,3 +104,128 @@ def _open(width, height, label):
 def _empty(width, height, label):
     return _open(width, height, label) + (f'<text x="10" y="{height / 2}" class="tick">Nothing in this '
                                           f'period.</text></svg>')
+
+
+# -- a session over time --------------------------------------------------------------------------
+IDLE_GAP_S = 15 * 60  # a longer pause is drawn as a break in the time axis, not as empty space
+BREAK_PX = 14
+
+
+def _epoch(ts: str | None) -> float | None:
+    if not ts:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class _TimeAxis:
+    """Time to x, with pauses longer than IDLE_GAP_S cut down to a narrow break."""
+
+    def __init__(self, times: list[float], left: float, width: float):
+        times = sorted(times)
+        self.segments: list[list[float]] = []  # [start, end] of each stretch of activity
+        for t in times:
+            if self.segments and t - self.segments[-1][1] <= IDLE_GAP_S:
+                self.segments[-1][1] = t
+            else:
+                self.segments.append([t, t])
+        active = sum(max(b - a, 1.0) for a, b in self.segments)
+        breaks = BREAK_PX * (len(self.segments) - 1)
+        self.scale = max(width - breaks, 10) / active
+        self.starts, x = [], left
+        for a, b in self.segments:
+            self.starts.append(x)
+            x += max(b - a, 1.0) * self.scale + BREAK_PX
+        self.breaks = [(self.starts[i] - BREAK_PX, self.segments[i - 1][1], self.segments[i][0])
+                       for i in range(1, len(self.segments))]
+
+    def x(self, t: float) -> float:
+        import bisect
+
+        i = max(0, bisect.bisect_right([a for a, _ in self.segments], t) - 1)
+        a, b = self.segments[i]
+        return self.starts[i] + (min(max(t, a), max(b, a + 1.0)) - a) * self.scale
+
+
+def session_picture(requests: list[dict], calls: list[dict], compactions: list[dict], *, width: int = 1100,
+                    height: int = 200) -> str:
+    """Cost per API request (bars) and context size (line) over the session, tool calls as marks
+    below (failed ones red), compactions as dashed lines; long pauses shown as breaks."""
+    req = [(t, r) for r in requests if (t := _epoch(r["timestamp"])) is not None]
+    cal = [(t, c) for c in calls if (t := _epoch(c["at"])) is not None]
+    com = [(t, c) for c in compactions if (t := _epoch(c["timestamp"])) is not None]
+    times = [t for t, _ in req] + [t for t, _ in cal] + [t for t, _ in com]
+    label = "the session over time"
+    if not times:
+        return _empty(width, 60, label)
+    left, right, top, plot_h, strip_top, strip_h = 60, 70, 10, 120, 150, 26
+    axis = _TimeAxis(times, left, width - left - right)
+    out = [_open(width, height, label)]
+    # breaks in the time axis
+    for x, a, b in axis.breaks:
+        out.append(f'<rect class="gap" x="{x + 3:.1f}" y="{top}" width="{BREAK_PX - 6}" height="{strip_top + strip_h - top}" '
+                   f'fill="#eee"><title>paused {escape(_pause(b - a))}</title></rect>')
+    top_cost = max((r["cost_usd"] or 0) for _, r in req) if req else 0
+    top_ctx = max((r["context_tokens"] or 0) for _, r in req) if req else 0
+    # cost per request
+    for t, r in req:
+        if r["cost_usd"]:
+            h = plot_h * r["cost_usd"] / (top_cost or 1)
+            x = axis.x(t)
+            color = PALETTE[1] if r["is_subagent"] else PALETTE[0]
+            out.append(f'<rect class="mark cost" x="{x - 1:.1f}" y="{top + plot_h - h:.1f}" width="2" height="{max(h, 0.5):.1f}" '
+                       f'fill="{color}"><title>{escape(fmt(r["cost_usd"], "$"))} at {escape(r["timestamp"][11:19])}'
+                       f'{" (subagent)" if r["is_subagent"] else ""}</title></rect>')
+    # context size, per main-thread request
+    points = [(axis.x(t), top + plot_h - plot_h * (r["context_tokens"] or 0) / (top_ctx or 1))
+              for t, r in req if not r["is_subagent"]]
+    if len(points) > 1:
+        out.append('<polyline class="context" fill="none" stroke="#e45756" stroke-width="1.5" points="'
+                   + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"><title>context size per request</title></polyline>')
+    # compactions
+    for t, c in com:
+        x = axis.x(t)
+        out.append(f'<line class="compaction" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#b279a2" '
+                   f'stroke-dasharray="4 3"><title>compaction ({escape(c["trigger"] or "?")}) at '
+                   f'{escape(c["timestamp"][11:19])}</title></line>')
+    # tool calls, counted per pixel column
+    buckets: dict[int, list[int]] = {}
+    for t, c in cal:
+        b = buckets.setdefault(int(axis.x(t)), [0, 0])
+        b[0] += 1
+        b[1] += 1 if c["is_error"] else 0
+    most = max((b[0] for b in buckets.values()), default=1)
+    for x, (n, failed) in sorted(buckets.items()):
+        h = strip_h * n / most
+        out.append(f'<rect class="mark call" x="{x}" y="{strip_top + strip_h - h:.1f}" width="1.5" height="{h:.1f}" '
+                   f'fill="#888"><title>{n} tool call{"s" if n != 1 else ""}</title></rect>')
+        if failed:
+            fh = max(strip_h * failed / most, 3)
+            out.append(f'<rect class="mark failed" x="{x - 0.5}" y="{strip_top + strip_h - fh:.1f}" width="2.5" '
+                       f'height="{fh:.1f}" fill="#d62728"><title>{failed} failed</title></rect>')
+    # axes and legend
+    out.append(f'<text x="{left - 6}" y="{top + 10}" class="axis" text-anchor="end">{escape(fmt(top_cost, "$"))}</text>')
+    out.append(f'<text x="{left - 6}" y="{top + plot_h}" class="axis" text-anchor="end">$0</text>')
+    out.append(f'<text x="{width - right + 6}" y="{top + 10}" class="axis" fill="#e45756">{escape(fmt(top_ctx))} ctx</text>')
+    out.append(f'<text x="{left - 6}" y="{strip_top + strip_h}" class="axis" text-anchor="end">calls</text>')
+    first, last = min(times), max(times)
+    out.append(f'<text x="{left}" y="{height - 4}" class="tick">{escape(_hhmm(first))}</text>')
+    out.append(f'<text x="{width - right}" y="{height - 4}" class="tick" text-anchor="end">{escape(_hhmm(last))}</text>')
+    out.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" class="axis"/>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _hhmm(t: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pause(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h" if minutes < 2880 else f"{minutes / 1440:.1f} days"

@@ -1,4 +1,5 @@
-"""Readable cells: JSON shown formatted, long text folded, session ids linked from query results."""
+"""Readable cells, and the numbers and times the pages show: JSON formatted, long text folded, every
+session (by its label), job and search hit linked to its page."""
 
 from __future__ import annotations
 
@@ -15,7 +16,74 @@ LONG_TEXT_COLUMNS = frozenset({"output_preview", "error_message", "text", "summa
 FOLD_AT = 240
 
 
-def render(value, column, table, database, datasette):
+def _get(row, key):
+    """A column of the row being rendered (a sqlite3.Row, a tuple-like row, or a dict), or None."""
+    try:
+        value = row[key]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+    return value["value"] if isinstance(value, dict) else value
+
+
+def _quote(value) -> str:
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+def session_href(datasette, session_id: str, at: str | None = None) -> str:
+    href = datasette.urls.path(f"/-/claude/session/{_quote(session_id)}")
+    return href + (f"?at={_quote(at)}#{_quote(at)}" if at else "")
+
+
+def job_href(datasette, job_id: str) -> str:
+    return datasette.urls.path(f"/-/claude/job/{_quote(job_id)}")
+
+
+_LABELS: dict = {}  # (database, session id) -> label: a query page shows the same sessions often
+
+
+async def _session_label(datasette, database: str, session_id: str) -> str:
+    key = (database, session_id)
+    if key not in _LABELS:
+        if len(_LABELS) > 20000:
+            _LABELS.clear()
+        try:
+            found = (await datasette.get_database(database).execute(
+                "select label from sessions where id = ?", [session_id])).first()
+        except Exception:  # noqa: BLE001 - a database of an older schema (no label yet), or busy
+            found = None
+        _LABELS[key] = (found[0] if found and found[0] else None) or f"session {session_id[:8]}"
+    return _LABELS[key]
+
+
+def _link(href: str, text: str, title: str | None = None) -> Markup:
+    tip = f' title="{escape(title)}"' if title else ""
+    return Markup(f'<a href="{escape(href)}"{tip}>{escape(text)}</a>')
+
+
+def render(value, column, table, database, datasette, row=None):
+    """A cell of one of our databases, as people read it; None leaves it to Datasette."""
+    if column == "session_id" and value:
+        # Every session links to its page, by its label: an expanded foreign key brings it along.
+        if isinstance(value, dict):
+            sid, label = value.get("value"), value.get("label")
+            return _link(session_href(datasette, sid), label if label and label != sid else f"session {str(sid)[:8]}",
+                         str(sid)) if sid else None
+        if isinstance(value, str):
+            async def labelled():
+                return _link(session_href(datasette, value), await _session_label(datasette, database, value), value)
+            return labelled()
+    if column == "job_id" and isinstance(value, str) and value:
+        return _link(job_href(datasette, value), value)
+    if table == "sessions" and column == "label" and isinstance(value, str) and _get(row, "id"):
+        return _link(session_href(datasette, _get(row, "id")), value)
+    if table == "jobs" and column == "status" and isinstance(value, str) and _get(row, "id"):
+        return _link(job_href(datasette, _get(row, "id")), value, "this run's page")
+    if table in ("tool_calls", "prompts") or (table is None and column in ("match", "message", "command")):
+        card = _card_link(value, column, table, datasette, row)
+        if card is not None:
+            return card
     if not isinstance(value, str) or not value:
         return None
     if column in JSON_COLUMNS and value[:1] in "{[":
@@ -24,14 +92,32 @@ def render(value, column, table, database, datasette):
         except ValueError:
             return None
         return _fold(pretty, pre=True)
-    if column == "session_id" and table is None:  # tables link through their foreign key already
-        from datasette.utils import tilde_encode
-
-        href = datasette.urls.row(database, "sessions", tilde_encode(value))
-        return Markup(f'<a href="{escape(href)}">{escape(value)}</a>')
     if column in LONG_TEXT_COLUMNS and len(value) > FOLD_AT:
         return _fold(value)
     return None
+
+
+def _card_link(value, column, table, datasette, row):
+    """A tool call's or a prompt's cell that opens its card in the session's timeline: a search hit
+    lands on the step it found."""
+    sid = _get(row, "session_id")
+    if not sid or not isinstance(value, str) or not value:
+        return None
+    if table == "tool_calls" and column in ("tool_name", "command"):
+        at = _get(row, "tool_use_id")
+    elif table == "prompts" and column == "text":
+        at = _get(row, "uuid") or _get(row, "id")
+    elif table is None:
+        at = _get(row, "tool_use_id") or _get(row, "uuid")
+    else:
+        return None
+    if not at:
+        return None
+    href = session_href(datasette, sid, at)
+    if len(value) > FOLD_AT:
+        folded = _fold(value)
+        return Markup(f'<a href="{escape(href)}">open in the session</a> {folded}')
+    return _link(href, value, "open this step in the session")
 
 
 def _fold(text: str, pre: bool = False) -> Markup:
@@ -41,3 +127,83 @@ def _fold(text: str, pre: bool = False) -> Markup:
         return Markup(body)
     head = text[:200].replace("\n", " ")
     return Markup(f"<details><summary>{escape(head)}… ({len(text):,} characters)</summary>{body}</details>")
+
+
+# -- numbers and times, as people read them (the pages and the cells share these) ------------------
+def money(value, digits: int | None = None) -> str:
+    """``$1,234.56``; more digits under a cent, so a small cost is never shown as $0.00 (``digits``:
+    as many as asked, to set two small costs side by side)."""
+    if value is None:
+        return "—"
+    value = float(value)
+    if digits is not None:
+        return f"${value:,.{digits}f}"
+    if value and abs(value) < 0.01:
+        return f"${value:.4f}"
+    return f"${value:,.2f}"
+
+
+def tokens(value) -> str:
+    """``17.4M``, ``842k``, ``931``: token counts at a glance (the exact count in a tooltip)."""
+    if value is None:
+        return "—"
+    value = float(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            shown = value / limit
+            return f"{shown:.1f}{suffix}" if shown < 100 else f"{shown:,.0f}{suffix}"
+    return f"{value:,.0f}"
+
+
+def count(value) -> str:
+    return "—" if value is None else f"{int(value):,}"
+
+
+def duration(ms) -> str:
+    """``3m 12s``, ``1h 04m``, ``850 ms``."""
+    if ms is None:
+        return "—"
+    ms = float(ms)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours < 48 else f"{hours // 24}d {hours % 24:02d}h"
+
+
+def percent(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{float(value):.{digits}f}%"
+
+
+def when(ts) -> str:
+    """``2026-02-12 15:36`` (UTC) from a stored time."""
+    if not ts:
+        return "—"
+    return ts[:16].replace("T", " ")
+
+
+def clock(ts) -> str:
+    """``15:36:12`` from a stored time."""
+    return ts[11:19] if ts and len(ts) >= 19 else (ts or "")
+
+
+def short_path(path: str | None, project: str | None = None) -> str:
+    """A file path as a person reads it in a project: relative to the project when inside it."""
+    if not path:
+        return ""
+    if project and path.startswith(project.rstrip("/") + "/"):
+        return path[len(project.rstrip("/")) + 1:]
+    return path
+
+
+def project_name(path: str | None) -> str:
+    """A project's short name: the last two parts of its path (the full path goes in a tooltip)."""
+    if not path:
+        return "—"
+    parts = [p for p in path.rstrip("/").split("/") if p]
+    return "/".join(parts[-2:]) if len(parts) > 1 else (parts[0] if parts else path)

@@ -78,3 +78,18 @@ def datasette_query(query: dict) -> dict:
     if query.get("params"):
         out["params"] = list(query["params"])
     return out
+
+
+@lru_cache(maxsize=8)
+def page_queries(page: str) -> dict[str, str]:
+    """``datasette_claude/sql/<page>.sql``: the queries of one of the plugin's pages, each after a
+    ``-- name: <name>`` line (SQL lives in .sql files, not in strings across the Python)."""
+    queries: dict[str, list[str]] = {}
+    current = None
+    for line in (PACKAGE / "sql" / f"{page}.sql").read_text().splitlines():
+        if line.startswith("-- name:"):
+            current = line.split(":", 1)[1].strip()
+            queries[current] = []
+        elif current is not None and not line.startswith("--"):
+            queries[current].append(line)
+    return {name: "\n".join(lines).strip() for name, lines in queries.items()}

@@ -2,7 +2,9 @@
 
 Checks that charts are drawn, not only that their elements exist: datasette-vega's canvas on a canned
 query page opened by its bare URL must hold coloured pixels, and the overview's SVG charts must have
-marks. Screenshots are saved in the test's temporary directory.
+marks; session pages are read as a person reads them (a leaderboard row to its session, a tool call
+unfolded, a search hit followed to its card). Screenshots go to tests/screenshots/ (gitignored; set
+SCREENSHOTS_DIR to put them elsewhere), at 1,400 px wide.
 """
 
 import os
@@ -13,8 +15,11 @@ import sys
 import time
 import urllib.request
 
+from pathlib import Path
+
 import pytest
 
+SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or Path(__file__).parent / "screenshots")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if not CHROMIUM:
     if os.environ.get("CI"):
@@ -96,4 +101,57 @@ def test_overview_page_draws_its_charts(server, browser, tmp_path):
     page.click("text=Failure rate per tool")
     page.wait_for_selector("canvas", timeout=20_000)
     assert "/claude/tool_error_rates" in page.url
+    page.close()
+
+
+def _shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def test_from_the_leaderboard_to_a_session_and_a_tool_call_unfolded(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/claude/session_leaderboard")
+    page.locator("a[href*='/-/claude/session/']").first.click()
+    page.wait_for_selector("h1")
+    assert "/-/claude/session/" in page.url
+    assert page.locator(".cl-timeline .cl-step").count() > 20
+    assert page.locator("svg.claude-chart rect.mark").count() > 20  # the picture is drawn
+    _shot(page, "session")
+    card = page.locator("details.cl-call").first
+    card.locator("summary").click()
+    card.locator("[data-call]").wait_for(timeout=10_000)  # its whole input and output, fetched on opening
+    assert "Input" in card.inner_text()
+    card.screenshot(path=str(SHOTS / "session-card-open.png"))
+    page.close()
+
+
+def test_a_search_hit_opens_its_card(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/claude/search_prompts?q=bead")
+    hit = page.locator("a[href*='?at=']").first
+    target = hit.get_attribute("href").split("#", 1)[1]
+    hit.click()
+    page.wait_for_selector(f"[id='{target}']")
+    assert page.evaluate("location.hash") == "#" + target
+    box = page.locator(f"[id='{target}']").bounding_box()
+    assert box is not None and 0 <= box["y"] < 1000  # scrolled to it
+    _shot(page, "session-search-hit")
+    page.close()
+
+
+def test_a_bare_link_to_a_step_on_a_later_page_finds_its_page(server, browser):
+    """A link written as /-/claude/session/<id>#<tool_use_id> (no ?at=) still lands on the card,
+    whichever page holds it."""
+    from urllib.parse import urlparse
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/claude/tool_calls.json?_shape=array&_size=1&_sort_desc=started_at&session_id=fa812bfe-b295-4cca-9c2f-fdf01028cb46")
+    last = page.evaluate("JSON.parse(document.body.innerText)[0].tool_use_id")
+    page.goto(f"{server}/-/claude/session/fa812bfe-b295-4cca-9c2f-fdf01028cb46#{last}")
+    page.wait_for_selector(f"[id='{last}']", timeout=10_000)
+    assert "at=" in urlparse(page.url).query
     page.close()

@@ -187,8 +187,9 @@ async def test_tool_call_links_to_its_session_and_cells_are_readable(ds):
     assert isinstance(data[0]["session_id"], dict)
     page = await ds.client.get("/claude/tool_calls?tool_name=Bash&_size=5")
     assert "<pre" in page.text  # input_json shown formatted
+    assert f'/-/claude/session/{SPOTTER}"' in page.text  # a table's session ids link to the session page
     query_page = await ds.client.get("/claude/session_leaderboard")
-    assert f'/claude/sessions/{SPOTTER}"' in query_page.text  # session ids linked from query results
+    assert f'/-/claude/session/{SPOTTER}"' in query_page.text  # and a query's
 
 
 async def test_opening_a_canned_query_url_sets_the_chart_fragment(ds):
