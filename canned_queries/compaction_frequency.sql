@@ -4,7 +4,7 @@
 --   (/compact), with the context size just before. Sessions that compact often run long and lose
 --   detail each time.
 -- params: [start, end, project]
--- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: compactions, y_type: quantitative, color_column: project}
+-- chart: {type: columns, x: day, y: compactions, series: project, paths: true}
 -- hide_sql: true
 select
   date(c.timestamp) as day,

@@ -4,7 +4,7 @@
 --   Each API response is counted once. Requests whose model has no price are counted in
 --   unpriced_requests and left out of the cost, never counted as $0. Leave a field empty for all.
 -- params: [start, end, project]
--- chart: {mark: bar, x_column: day, x_type: ordinal, y_column: cost_usd, y_type: quantitative, color_column: model}
+-- chart: {type: columns, x: day, y: cost_usd, series: model, unit: $}
 -- hide_sql: true
 select
   u.day,

@@ -4,7 +4,8 @@
 --   authentication), grouped by their first 160 characters. search narrows to messages containing
 --   that text.
 -- params: [start, end, search]
--- chart: {mark: bar, x_column: occurrences, x_type: quantitative, y_column: message, y_type: nominal, color_column: source}
+-- hints: {search: 'part of the message, e.g. timeout'}
+-- chart: {type: bars, label: message, y: occurrences, note: '{sessions} sessions'}
 -- hide_sql: true
 with errs as (
   select 'tool' as source, tool_name as what, error_message as message, session_id, ended_at as at,

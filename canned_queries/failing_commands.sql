@@ -3,7 +3,8 @@
 --   Shell commands that fail most often, with how often they ran, their failure rate and the
 --   latest error. search narrows to commands containing that text.
 -- params: [start, end, project, search]
--- chart: {mark: bar, x_column: failures, x_type: quantitative, y_column: command, y_type: nominal}
+-- hints: {search: 'part of the command, e.g. pytest'}
+-- chart: {type: bars, label: command, y: failures, note: '{failures} of {runs} runs'}
 -- hide_sql: true
 with runs as (
   select

@@ -4,7 +4,7 @@
 --   over a date range. Files read again and again are candidates for a summary in CLAUDE.md; files
 --   edited again and again are where the work (or the churn) is.
 -- params: [project, start, end]
--- chart: {mark: bar, x_column: touches, x_type: quantitative, y_column: file_path, y_type: nominal, color_column: project}
+-- chart: {type: bars, label: file_path, y: touches, paths: true, note: '{reads} reads, {edits} edits'}
 -- hide_sql: true
 with top as (
   select

@@ -3,7 +3,8 @@
 --   Headless `claude -p` jobs that modified a file whose path contains the given text (matched
 --   against each job's files_modified_json list), newest first, with their status, prompt and cost.
 -- params: [file, start, end]
--- chart: {mark: bar, x_column: started_at, x_type: temporal, y_column: files_modified, y_type: quantitative, color_column: status}
+-- hints: {file: 'part of a path, e.g. app.py'}
+-- chart: {type: columns, x: started_at, day: true, y: files_modified, series: status}
 -- hide_sql: true
 select
   j.id as job_id,

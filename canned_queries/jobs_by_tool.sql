@@ -3,7 +3,8 @@
 --   Headless jobs that used a tool (Bash, Edit, an MCP tool, ...), with how often it ran and failed
 --   in each job, newest first. Leave tool empty for every job with its primary tool.
 -- params: [tool, start, end]
--- chart: {mark: bar, x_column: job_id, x_type: nominal, y_column: calls, y_type: quantitative, color_column: status}
+-- hints: {tool: 'a tool name, e.g. Bash'}
+-- chart: {type: bars, label: job_id, y: calls, note: '{status}'}
 -- hide_sql: true
 select
   j.id as job_id,

@@ -2,8 +2,8 @@
 -- description: >-
 --   Sessions, API requests, tokens and estimated cost per project (the directory the session
 --   started in), over a date range. Subagents count under their session's project.
--- params: [start, end]
--- chart: {mark: bar, x_column: cost_usd, x_type: quantitative, y_column: project, y_type: nominal}
+-- params: [start, end, project]
+-- chart: {type: bars, label: project, y: cost_usd, unit: $, paths: true, note: '{sessions} sessions'}
 -- hide_sql: true
 select
   s.project_path as project,
@@ -19,6 +19,7 @@ from usage_daily u
 join sessions s on s.id = u.session_id
 where u.day >= coalesce(nullif(:start, ''), '0000')
   and u.day <= coalesce(nullif(:end, ''), '9999')
+  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
 group by s.project_path
 order by cost_usd desc
 limit 100

@@ -3,6 +3,7 @@
 --   Full-text search over everything typed into the agents. Words are matched as a phrase; the
 --   match is highlighted in [brackets].
 -- params: [q, project]
+-- hints: {q: 'words to find, as a phrase'}
 -- hide_sql: true
 select
   p.timestamp,

@@ -3,10 +3,12 @@
 --   Sessions ranked by estimated cost (or, with order_by, by tool_calls, errors or duration), with
 --   their tool calls, failed calls, compactions and subagents. Sessions started within the date range.
 -- params: [start, end, project, order_by]
--- chart: {mark: bar, x_column: session_id, x_type: nominal, y_column: cost_usd, y_type: quantitative}
+-- choices: {order_by: ['', tool_calls, errors, duration]}
+-- hints: {order_by: 'cost (the default), tool_calls, errors or duration'}
+-- chart: {type: bars, label: session_id, y: cost_usd, unit: $, by_param: {order_by: {tool_calls: tool_calls, errors: errors, duration: duration_min}}}
 -- hide_sql: true
 with chosen as (
-  select id, project_path, coalesce(title, summary) as title, model, started_at, ended_at
+  select id, project_path, coalesce(label, title, summary) as title, model, started_at, ended_at
   from sessions
   where started_at >= coalesce(nullif(:start, ''), '0000')
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
@@ -25,7 +27,6 @@ calls as (
 select
   chosen.id as session_id,
   chosen.project_path as project,
-  chosen.title,
   chosen.model,
   chosen.started_at,
   round((julianday(chosen.ended_at) - julianday(chosen.started_at)) * 1440, 1) as duration_min,

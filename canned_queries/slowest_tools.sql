@@ -3,7 +3,8 @@
 --   Average, longest and total time per tool, over calls whose duration is known (from the
 --   PostToolUse hook, or from the transcript's call and result times).
 -- params: [start, end, project, min_calls]
--- chart: {mark: bar, x_column: tool_name, x_type: nominal, y_column: avg_seconds, y_type: quantitative}
+-- hints: {min_calls: 'tools with at least this many timed calls (default 1)'}
+-- chart: {type: bars, label: tool_name, y: avg_seconds, unit: s, note: '{timed_calls} timed calls'}
 -- hide_sql: true
 select
   t.tool_name,

@@ -3,7 +3,7 @@
 --   Per day, how much of the work and the cost went to subagents (the Agent tool, /btw, the
 --   compaction summariser) rather than the main conversation.
 -- params: [start, end]
--- chart: {mark: line, x_column: day, x_type: temporal, y_column: subagent_cost_share_pct, y_type: quantitative}
+-- chart: {type: lines, x: day, y: subagent_cost_share_pct, unit: '%'}
 -- hide_sql: true
 with cost as (
   select

@@ -4,7 +4,8 @@
 --   which tools fail, and how often. A failure is a tool result marked as an error (a non-zero
 --   exit code, a missing file, a rejected edit, a denied or interrupted call).
 -- params: [start, end, project, min_calls]
--- chart: {mark: bar, x_column: tool_name, x_type: nominal, y_column: error_rate_pct, y_type: quantitative}
+-- hints: {min_calls: 'tools with at least this many calls (default 1)'}
+-- chart: {type: bars, label: tool_name, y: error_rate_pct, unit: '%', note: '{failures} of {calls} calls'}
 -- hide_sql: true
 select
   t.tool_name,

@@ -48,17 +48,49 @@ def canned_queries(datasette, database):
 
 
 @hookimpl
-def extra_body_script(database, request, datasette):
-    """Open a canned query's URL directly and its chart shows: datasette-vega draws when the URL
-    fragment holds its settings, so the fragment is set before datasette-vega reads it."""
+def extra_css_urls(database, datasette):
+    if database in databases.known(datasette):
+        return [datasette.urls.static_plugins("datasette-claude", "claude.css")]
+    return []
+
+
+@hookimpl
+def extra_body_script(database, table, request, datasette):
+    """On our tables' pages: what people read first comes first, the descriptions out of the way.
+    On our canned queries' pages: the chart drawn on the server from the same parameters (above
+    the results), date pickers for days, choices for enumerations and a hint for every parameter."""
     if request is None or database not in databases.known(datasette):
         return None
+    if table:
+        order = (resources.metadata().get("tables", {}).get(table) or {}).get("column_order")
+        if not order or not request.path.rstrip("/").endswith("/" + table):  # its table page, not a row's
+            return None
+        return resources.page_script("table-page") % _json_for_script({"order": order})
     query_name = request.path.rstrip("/").rsplit("/", 1)[-1]
     query = resources.canned_queries().get(query_name)
-    if not query or not query.get("fragment"):
+    if not query or _users_own_query(datasette, database, query_name):
         return None
-    return ("if (!window.location.hash) { history.replaceState(null, '', window.location.pathname + "
-            f"window.location.search + '#' + {json.dumps(query['fragment'])}); }}")
+    widgets = {
+        "chart": datasette.urls.path(f"/-/claude/chart/{database}/{query_name}.svg") if query.get("chart") else None,
+        "dates": [p for p in query.get("params") or [] if p in ("start", "end")],
+        "choices": query.get("choices") or {},
+        "hints": query.get("hints") or {},
+    }
+    return resources.page_script("query-page") % _json_for_script(widgets)
+
+
+def _json_for_script(value) -> str:
+    """JSON for inside a <script>: no "<" may close it, whatever a database or table is called."""
+    return json.dumps(value).replace("<", "\\u003c")
+
+
+def _users_own_query(datasette, database, name) -> bool:
+    """The user's own query of that name wins; ours does not dress its page."""
+    try:
+        theirs = datasette.metadata("queries", database=database, fallback=False) or {}
+    except TypeError:  # Datasette 1.0 keeps queries elsewhere; configure.py never overrides theirs
+        return False
+    return name in theirs
 
 
 @hookimpl(trylast=True)  # the user's own render_cell plugins go first, as datasette-pretty-json does
@@ -71,11 +103,13 @@ def render_cell(row, value, column, table, database, datasette):
 @hookimpl
 def register_routes():
     from .pages.overview import overview
+    from .pages.chart import query_chart
     from .pages.job import job_page
     from .pages.session import call_fragment, session_page
 
     return [
         (r"^/-/claude/job/(?P<job_id>[^/]+)$", job_page),
+        (r"^/-/claude/chart/(?P<database>[^/]+)/(?P<query>[^/]+)\.svg$", query_chart),
         (r"^/-/claude$", overview),
         (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),

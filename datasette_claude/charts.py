@@ -27,9 +27,32 @@ def fmt(value: float, unit: str = "") -> str:
     return f"{value:g}"
 
 
+def _calendar(keys: list) -> list:
+    """Every day from the first key to the last, when the keys are days (a day with nothing is a gap
+    in the chart, not a bar moved next to the one before it)."""
+    from datetime import date, timedelta
+
+    try:
+        days = sorted(date.fromisoformat(str(k)) for k in keys)
+    except ValueError:
+        return keys
+    if not days or (days[-1] - days[0]).days > 1500:
+        return keys
+    return [(days[0] + timedelta(n)).isoformat() for n in range((days[-1] - days[0]).days + 1)]
+
+
+def _day_tick(key: str, previous: str | None) -> str:
+    """A day's tick label: the month and day, with the year when it changes."""
+    key = str(key)
+    if len(key) != 10:
+        return key
+    return key if previous is None or previous[:4] != key[:4] else key[5:]
+
+
 def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: str = "", width: int = 720,
-                    height: int = 220, label: str = "") -> str:
-    """Vertical bars per ``x`` (in the order given), stacked by ``series``."""
+                    height: int = 220, label: str = "", calendar: bool = True) -> str:
+    """Vertical bars per ``x`` (days in calendar order, the days between them shown as gaps; other
+    keys in the order given), stacked by ``series``."""
     stacks: OrderedDict = OrderedDict()
     names: list = []
     for row in rows:
@@ -41,56 +64,131 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
         stacks.setdefault(key, []).append((name, value))
     if not stacks:
         return _empty(width, height, label)
+    keys = _calendar(list(stacks)) if calendar else list(stacks)
     top = max(sum(v for _, v in parts) for parts in stacks.values()) or 1
-    left, bottom, plot_h = 56, 36, height - 56
-    step = (width - left - 10) / len(stacks)
+    legend_rows = -(-min(len(names), 12) // 4) if series and len(names) > 1 else 0
+    left, bottom = 64, 36 + 16 * legend_rows
+    plot_h = height - 20 - bottom
+    step = (width - left - 10) / len(keys)
     bar = max(step * 0.8, 1)
     out = [_open(width, height, label),
-           f'<text x="4" y="14" class="axis">{escape(fmt(top, unit))}</text>',
+           f'<text x="{left - 6}" y="24" class="axis" text-anchor="end">{escape(fmt(top, unit))}</text>',
+           f'<text x="{left - 6}" y="{height - bottom}" class="axis" text-anchor="end">0</text>',
            f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="axis"/>']
-    for i, (key, parts) in enumerate(stacks.items()):
+    every = max(1, round(len(keys) / 10))
+    shown_before = None
+    for i, key in enumerate(keys):
         x0 = left + i * step + (step - bar) / 2
         y0 = height - bottom
-        for name, value in parts:
+        for name, value in stacks.get(key, ()):
             h = plot_h * value / top
             y0 -= h
             color = PALETTE[names.index(name) % len(PALETTE)]
             out.append(f'<rect class="mark" x="{x0:.1f}" y="{y0:.1f}" width="{bar:.1f}" height="{h:.1f}" '
                        f'fill="{color}"><title>{escape(str(key))} {escape(str(name))}: '
                        f'{escape(fmt(value, unit))}</title></rect>')
-        if len(stacks) <= 16 or i % max(1, len(stacks) // 8) == 0:
+        if i % every == 0:
             out.append(f'<text x="{x0 + bar / 2:.1f}" y="{height - bottom + 14}" class="tick" '
-                       f'text-anchor="middle">{escape(str(key)[5:] if len(str(key)) == 10 else str(key))}</text>')
-    if series and len(names) > 1:
-        for j, name in enumerate(names[:6]):
-            out.append(f'<rect x="{left + j * 150}" y="{height - 12}" width="10" height="10" '
-                       f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{left + j * 150 + 14}" y="{height - 3}" '
-                       f'class="tick">{escape(str(name)[:22])}</text>')
+                       f'text-anchor="middle">{escape(_day_tick(key, shown_before))}</text>')
+            shown_before = str(key)
+    if legend_rows:
+        for j, name in enumerate(names[:12]):
+            lx, ly = left + (j % 4) * ((width - left) / 4), height - 16 * legend_rows + 16 * (j // 4) + 2
+            out.append(f'<rect x="{lx:.0f}" y="{ly}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
+                       f'<text x="{lx + 14:.0f}" y="{ly + 9}" class="tick">{escape(str(name)[:30])}</text>')
     out.append("</svg>")
     return "".join(out)
 
 
-def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: int = 720, limit: int = 10,
-                label: str = "", detail=None) -> str:
-    """Horizontal bars, largest first, one per row (the rows come ranked)."""
-    rows = [r for r in rows if r[value_key] is not None][:limit]
+def distinct_labels(texts: list[str], *, paths: bool = False, most: int = 48) -> list[str]:
+    """Labels that tell the rows apart within ``most`` characters: a path by the shortest end of it
+    that is unique among these rows, other text cut in the middle, longer where two would read the same."""
+    if paths:
+        from .format import project_labels
+
+        labels = project_labels(texts)
+        texts = [labels.get(t, t) for t in texts]
+    out = []
+    for t in texts:
+        t = str(t)
+        out.append(t if len(t) <= most else t[: most // 2 - 1] + "…" + t[-(most // 2):])
+    if len(set(out)) < len(out):  # cut the same: show the ends, which differ
+        out = [str(t) if len(str(t)) <= most else "…" + str(t)[-(most - 1):] for t in texts]
+    return out
+
+
+def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: int = 720, limit: int = 12,
+                label: str = "", detail=None, note=None, paths: bool = False, tips=None) -> str:
+    """Horizontal bars, largest first, one per row, each labelled so the rows are told apart;
+    ``note(row)`` is written beside the value (``1 of 7``), ``detail`` and ``tips`` go in tooltips."""
+    rows = sorted((r for r in rows if r[value_key] is not None), key=lambda r: -float(r[value_key]))[:limit]
     if not rows:
         return _empty(width, 80, label)
     top = max(float(r[value_key]) for r in rows) or 1
-    row_h, left = 22, 300
+    labels = distinct_labels([r[label_key] if r[label_key] is not None else "—" for r in rows], paths=paths)
+    left = min(max(6.2 * max(len(t) for t in labels) + 14, 110), width * 0.5)
+    row_h = 22
     height = row_h * len(rows) + 8
+    value_room = 150 if note else 80
     out = [_open(width, height, label)]
-    for i, r in enumerate(rows):
+    for i, (r, shown) in enumerate(zip(rows, labels)):
         value = float(r[value_key])
-        w = (width - left - 70) * value / top
+        w = (width - left - value_room) * value / top
         y = 4 + i * row_h
-        text = str(r[label_key])
-        shown = text if len(text) <= 44 else "…" + text[-43:]
-        tip = f"{text}: {fmt(value, unit)}" + (f" ({detail(r)})" if detail else "")
-        out.append(f'<text x="{left - 6}" y="{y + 14}" class="tick" text-anchor="end">{escape(shown)}</text>'
-                   f'<rect class="mark" x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
-                   f'fill="{PALETTE[0]}"><title>{escape(tip)}</title></rect>'
-                   f'<text x="{left + w + 4:.1f}" y="{y + 14}" class="tick">{escape(fmt(value, unit))}</text>')
+        full = tips(r) if tips else str(r[label_key])
+        tip = f"{full}: {fmt(value, unit)}" + (f" ({detail(r)})" if detail else "")
+        text = fmt(value, unit) + (f" · {note(r)}" if note else "")
+        out.append(f'<text x="{left - 6:.0f}" y="{y + 14}" class="tick label" text-anchor="end"><title>{escape(full)}'
+                   f'</title>{escape(shown)}</text>'
+                   f'<rect class="mark" x="{left:.0f}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
+                   f'fill="{PALETTE[0]}" data-value="{value}"><title>{escape(tip)}</title></rect>'
+                   f'<text x="{left + w + 4:.1f}" y="{y + 14}" class="tick">{escape(text)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def lines(rows, x: str, y: str, series: str | None = None, *, unit: str = "", width: int = 720,
+          height: int = 220, label: str = "") -> str:
+    """A line per series over days; a day with nothing breaks the line (a gap is shown as a gap)."""
+    data: OrderedDict = OrderedDict()
+    for row in rows:
+        data.setdefault(row[series] if series else y, {})[str(row[x])] = float(row[y] or 0)
+    if not data:
+        return _empty(width, height, label)
+    keys = _calendar(sorted({k for d in data.values() for k in d}))
+    top = max(max(d.values()) for d in data.values()) or 1
+    left, bottom = 64, 36 + (16 if len(data) > 1 else 0)
+    plot_h = height - 20 - bottom
+    step = (width - left - 10) / max(len(keys) - 1, 1)
+    out = [_open(width, height, label),
+           f'<text x="{left - 6}" y="24" class="axis" text-anchor="end">{escape(fmt(top, unit))}</text>',
+           f'<text x="{left - 6}" y="{height - bottom}" class="axis" text-anchor="end">0</text>',
+           f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" class="axis"/>']
+    for j, (name, values) in enumerate(data.items()):
+        color = PALETTE[j % len(PALETTE)]
+        run: list[str] = []
+        for i, key in enumerate(keys + [None]):
+            if key is not None and key in values:
+                px, py = left + i * step, height - bottom - plot_h * values[key] / top
+                run.append(f"{px:.1f},{py:.1f}")
+                out.append(f'<circle class="mark" cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{color}"><title>'
+                           f'{escape(key)} {escape(str(name))}: {escape(fmt(values[key], unit))}</title></circle>')
+            elif run:
+                if len(run) > 1:
+                    out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(run)}"/>')
+                run = []
+    every = max(1, round(len(keys) / 10))
+    before = None
+    for i, key in enumerate(keys):
+        if i % every == 0:
+            out.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 14}" class="tick" '
+                       f'text-anchor="middle">{escape(_day_tick(key, before))}</text>')
+            before = key
+    if len(data) > 1:
+        for j, name in enumerate(list(data)[:6]):
+            lx = left + j * ((width - left) / 6)
+            out.append(f'<rect x="{lx:.0f}" y="{height - 14}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
+                       f'<text x="{lx + 14:.0f}" y="{height - 5}" class="tick">{escape(str(name)[:24])}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -229,3 +327,44 @@ def _hhmm(t: float) -> str:
 def _pause(seconds: float) -> str:
     minutes = seconds / 60
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h" if minutes < 2880 else f"{minutes / 1440:.1f} days"
+
+
+# -- a canned query's chart ---------------------------------------------------------------------------
+def for_query(spec: dict, rows: list[dict], params: dict, *, width: int = 1100, label: str = "") -> str:
+    """The chart a canned query's header asks for (``chart:``), drawn from its rows:
+    ``type`` columns (per day, stacked by ``series``), bars (ranked, largest first) or lines (per
+    day, gaps broken); ``x``, ``y``, ``label`` (a bar's text column), ``series``, ``unit``
+    ($, %, s), ``paths`` (labels that are paths: told apart by their ends), ``note`` (text beside a
+    bar's value, from its row: '{failures} of {calls} calls'), ``by_param`` (the y column chosen
+    by a parameter, e.g. the leaderboard's order_by), ``day`` (x is a time: its day)."""
+    y = spec.get("y")
+    for param, choices in (spec.get("by_param") or {}).items():
+        y = choices.get(params.get(param) or "", y)
+    unit = str(spec.get("unit") or "")
+    unit = "" if unit == "s" else unit
+    kind = spec.get("type", "bars")
+    if not rows or y not in rows[0]:
+        return _empty(width, 80, label)
+    if kind in ("columns", "lines"):
+        x, series = spec["x"], spec.get("series")
+        sums: OrderedDict = OrderedDict()
+        for r in rows:
+            key = str(r[x])[:10] if spec.get("day") and r[x] else r[x]
+            name = r[series] if series else y
+            sums[(key, name)] = sums.get((key, name), 0.0) + float(r[y] or 0)
+        names = [n for _, n in sums]
+        shown = dict(zip(names, distinct_labels([str(n) for n in names], paths=bool(spec.get("paths")), most=30)))
+        data = [{"x": k, "y": v, "s": shown.get(n, n)} for (k, n), v in sorted(sums.items(), key=lambda kv: str(kv[0][0]))]
+        draw = stacked_columns if kind == "columns" else lines
+        return draw(data, "x", "y", "s" if series else None, unit=unit, width=width, height=300, label=label)
+    text = spec.get("label")
+    note = spec.get("note")
+
+    def noted(r):
+        try:
+            return note.format(**{k: (f"{v:,}" if isinstance(v, int) else v) for k, v in r.items()})
+        except (KeyError, IndexError, ValueError):
+            return ""
+
+    return ranked_bars(rows, text, y, unit=unit, width=width, limit=25, label=label, paths=bool(spec.get("paths")),
+                       note=noted if note else None)

@@ -4,6 +4,7 @@ session (by its label), job and search hit linked to its page."""
 from __future__ import annotations
 
 import json
+import re
 
 from markupsafe import Markup, escape
 
@@ -62,8 +63,42 @@ def _link(href: str, text: str, title: str | None = None) -> Markup:
     return Markup(f'<a href="{escape(href)}"{tip}>{escape(text)}</a>')
 
 
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
+
+
+def number_cell(value, column: str):
+    """A number as its column means it (a cost, a token count, a duration, a rate), with the exact
+    value in a tooltip; None when the column is not one of those. (JSON and CSV keep raw values:
+    only the HTML pages go through here.)"""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    name = column.lower()
+    if name in ("cost", "cost_usd") or name.endswith("cost_usd"):
+        shown = money(value)
+    elif name.endswith("tokens"):
+        shown = f"{value:,.0f}"
+    elif name.endswith("_ms"):
+        shown = duration(value)
+    elif name.endswith("_seconds"):
+        shown = duration(value * 1000)
+    elif name.endswith("_min") or name.endswith("_minutes"):
+        shown = duration(value * 60_000)
+    elif name.endswith("_pct") or name.endswith("_rate"):
+        shown = percent(value)
+    elif isinstance(value, int) and abs(value) >= 1000 and not name.endswith("_id") and name not in ("rowid", "year"):
+        shown = f"{value:,}"
+    else:
+        return None
+    return Markup(f'<span title="{escape(repr(value) if isinstance(value, float) else value)}">{escape(shown)}</span>')
+
+
 def render(value, column, table, database, datasette, row=None):
     """A cell of one of our databases, as people read it; None leaves it to Datasette."""
+    numbered = number_cell(value, column)
+    if numbered is not None:
+        return numbered
+    if isinstance(value, str) and len(value) in (20, 24) and _ISO_TIME.fullmatch(value):
+        return Markup(f'<span class="cl-time" title="{escape(value)}">{escape(value[:19].replace("T", " "))}</span>')
     if column == "session_id" and value:
         # Every session links to its page, by its label: an expanded foreign key brings it along.
         if isinstance(value, dict):
@@ -207,3 +242,21 @@ def project_name(path: str | None) -> str:
         return "—"
     parts = [p for p in path.rstrip("/").split("/") if p]
     return "/".join(parts[-2:]) if len(parts) > 1 else (parts[0] if parts else path)
+
+
+def project_labels(paths) -> dict:
+    """For each project path, the shortest trailing part of it that tells it apart from every
+    other project (``spotter-a0y`` when that name is unique, ``worktrees/spotter-a0y`` when it is
+    not); a session with no project reads ``(no project)``."""
+    paths = sorted({p for p in paths if p})
+    split = {p: [x for x in p.rstrip("/").split("/") if x] or [p] for p in paths}
+    out = {None: "(no project)", "": "(no project)"}
+    for p, parts in split.items():
+        for k in range(1, len(parts) + 1):
+            suffix = parts[-k:]
+            if not any(q != p and split[q][-k:] == suffix for q in paths):
+                out[p] = "/".join(suffix)
+                break
+        else:
+            out[p] = p
+    return out

@@ -65,3 +65,27 @@ async def _refusal_datasette_065(datasette, actor, database, execute_sql):
         except Forbidden:
             return EXECUTE_SQL
     return None
+
+
+QUERY = "You do not have permission to view this query"
+
+
+async def ensure_query_allowed(datasette, request, database: str, query: str) -> None:
+    """Raise Datasette's Forbidden unless the actor may see the canned query ``query`` of
+    ``database``: what its own page asks (view-query, which view-database and view-instance decide
+    where it says nothing), and no more (a canned query runs where execute-sql is denied)."""
+    actor = request.actor
+    if hasattr(datasette, "allowed"):
+        from datasette.resources import QueryResource
+
+        ok = await datasette.allowed(action="view-query", resource=QueryResource(database=database, query=query),
+                                     actor=actor)
+    else:
+        try:
+            await datasette.ensure_permissions(actor, [("view-query", (database, query)), ("view-database", database),
+                                                       "view-instance"])
+            ok = True
+        except Forbidden:
+            ok = False
+    if not ok:
+        raise Forbidden(QUERY)

@@ -52,8 +52,9 @@ def chart_fragment(chart: dict | None) -> str | None:
 def canned_queries() -> dict[str, dict]:
     """``canned_queries/<name>.sql``: a YAML header in ``--`` comments, then the SQL.
 
-    The file name is the query's name and so its URL. The header holds title, description, params
-    and the datasette-vega chart; the chart becomes the query's ``fragment``.
+    The file name is the query's name and so its URL. The header holds title, description, params,
+    the chart the plugin draws above the results (``charts.for_query``), and for the parameters
+    ``choices`` (an enumeration's values) and ``hints`` (what to type, shown in the box).
     """
     queries = {}
     for path in sorted(resource("canned_queries").glob("*.sql")):
@@ -65,9 +66,6 @@ def canned_queries() -> dict[str, dict]:
                 sql.append(line)
         query = yaml.safe_load("\n".join(header)) or {}
         query["sql"] = "\n".join(sql).strip()
-        fragment = chart_fragment(query.get("chart"))
-        if fragment:
-            query["fragment"] = fragment
         queries[path.stem] = query
     return queries
 
@@ -93,3 +91,10 @@ def page_queries(page: str) -> dict[str, str]:
         elif current is not None and not line.startswith("--"):
             queries[current].append(line)
     return {name: "\n".join(lines).strip() for name, lines in queries.items()}
+
+
+@lru_cache(maxsize=4)
+def page_script(name: str) -> str:
+    """``static/<name>.js``, a script that dresses one kind of Datasette page (``%s``: its settings,
+    as JSON)."""
+    return (PACKAGE / "static" / f"{name}.js").read_text()

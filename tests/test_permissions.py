@@ -37,7 +37,7 @@ async def test_overview_is_forbidden_to_whom_the_database_is(fixture_db, denied)
     assert "$" not in page.text and "claude-figure" not in page.text
     allowed = await ds.client.get("/-/claude?days=3660", cookies=admin_cookies(ds))
     assert allowed.status_code == 200
-    assert "$12.77" in allowed.text and allowed.text.count('<svg class="claude-chart"') == 5
+    assert "$12.77" in allowed.text and allowed.text.count('<svg class="claude-chart"') == 6
 
 
 async def test_a_database_allow_decides_over_the_instance_as_on_datasettes_pages(fixture_db):

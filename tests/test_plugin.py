@@ -192,24 +192,41 @@ async def test_tool_call_links_to_its_session_and_cells_are_readable(ds):
     assert f'/-/claude/session/{SPOTTER}"' in query_page.text  # and a query's
 
 
-async def test_opening_a_canned_query_url_sets_the_chart_fragment(ds):
-    fragment = resources.canned_queries()["daily_usage"]["fragment"]
-    assert fragment.startswith("g.mark=bar&g.x_column=day")
-    page = await ds.client.get("/claude/daily_usage")
-    assert "replaceState" in page.text and fragment in page.text
-    assert "datasette_vega" in page.text
+async def test_every_canned_query_page_gets_its_chart_drawn_on_the_server(ds):
+    """datasette-vega's charts were 150-250 px wide, in alphabetical order, with labels cut until
+    identical: each canned query's chart is drawn by the plugin (datasette-vega stays for people's
+    own charts)."""
+    import re
+
+    for name, query in resources.canned_queries().items():
+        page = await ds.client.get(f"/claude/{name}")
+        assert page.status_code == 200 and "datasette_vega" in page.text
+        if not query.get("chart"):
+            continue
+        assert f"/-/claude/chart/claude/{name}.svg" in page.text, name
+        svg = await ds.client.get(f"/-/claude/chart/claude/{name}.svg")
+        assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml"), name
+        returned = (await ds.client.get(f"/claude/{name}.json?_shape=array")).json()
+        assert ('class="mark' in svg.text) == bool(returned), name  # marks when there are rows, else a note
+        values = [float(v) for v in re.findall(r'data-value="([0-9.e+-]+)"', svg.text)]
+        assert values == sorted(values, reverse=True), name  # ranked bars: largest first
+        labels = re.findall(r'class="tick label"[^>]*><title>[^<]*</title>([^<]*)</text>', svg.text)
+        assert len(labels) == len(set(labels)), (name, labels)
+    lead = (await ds.client.get("/-/claude/chart/claude/session_leaderboard.svg")).text
+    assert "linked-soaring-matsumoto" in lead  # sessions by their label, not their id
+    assert (await ds.client.get("/-/claude/chart/claude/nope.svg")).status_code == 404
 
 
 async def test_overview_page(ds):
     page = await ds.client.get("/-/claude")
     assert page.status_code == 200
     html = page.text
-    assert html.count('<svg class="claude-chart"') == 5 and 'class="mark"' in html
+    assert html.count('<svg class="claude-chart"') == 6 and 'class="mark"' in html
     assert "2026-01-14 to 2026-02-12" in html  # 30 days ending at the latest activity
     assert "$10.74" in html  # 2026-02-10 and 2026-02-12
     everything = (await ds.client.get("/-/claude?days=3660")).text
     assert "$12.77" in everything  # ccusage's grand total: 12.77166385
-    assert "/claude/daily_usage?start=" in html and "#g.mark=bar" in html
+    assert "/claude/daily_usage?start=" in html
 
 
 BAD_OVERVIEW_PARAMETERS = [

@@ -1,7 +1,8 @@
 """The overview page, ``/-/claude``: the few figures and charts a person looks at first.
 
-It runs the canned queries' own SQL (one definition of each question) over a window of days ending
-at the latest recorded activity, and links every chart to the canned query it came from.
+Over a window of days ending at the latest recorded activity (or any range), narrowed by project,
+agent and machine: every figure and panel obeys every filter (the queries are in
+``sql/overview.sql``). Each panel links to the canned query that asks the same question.
 """
 
 from __future__ import annotations
@@ -9,19 +10,32 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date, timedelta
+from functools import partial
 from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, Response
 
 from .. import charts, databases, permissions, resources
+from .. import format as fmt
+from .session import session_url
 
-PANELS = ("daily_usage", "tool_error_rates", "hot_files", "compaction_frequency", "project_usage")
-LATEST_ACTIVITY_SQL = "select max(timestamp) from api_requests"  # served by its index
 MAX_DAYS = 3660  # ten years of days
 # SQLite refuses LIKE patterns over 50,000 bytes; a project path filter is never near this
-MAX_PROJECT = 1000
+MAX_FILTER = 1000
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DAYS = re.compile(r"[0-9]{1,4}")
+FILTERS = ("project", "agent", "machine")
+# the queries' filter, spelled the same in each of them: "[alias.]session_id in chosen"
+NO_FILTER = re.compile(r"\b(?:\w+\.)?session_id in chosen\b")
+
+
+def _sql(name: str, filtered: bool) -> str:
+    sql = resources.page_queries("overview")[name]
+    if not NO_FILTER.search(sql):
+        return sql
+    if not filtered:  # every session: no need to list them
+        return NO_FILTER.sub("1", sql)
+    return f"with chosen as ({resources.page_queries('overview')['chosen_sessions']})\n{sql}"
 
 
 async def overview(datasette, request):
@@ -39,12 +53,15 @@ async def overview(datasette, request):
     db = datasette.get_database(name)
     days = _days(request.args.get("days"))
     start, end = _day(request.args.get("start"), "start"), _day(request.args.get("end"), "end")
-    project = request.args.get("project") or ""
-    if len(project) > MAX_PROJECT:
-        raise BadRequest(f"project is too long: at most {MAX_PROJECT:,} characters")
+    filters = {}
+    for key in FILTERS:
+        value = request.args.get(key) or ""
+        if len(value) > MAX_FILTER:
+            raise BadRequest(f"{key} is too long: at most {MAX_FILTER:,} characters")
+        filters[key] = value
+    latest = (await db.execute(_sql("latest_activity", False))).first()[0]
     if not end:  # the latest recorded activity's day; today when there is none
-        latest = (await db.execute(LATEST_ACTIVITY_SQL)).first()[0]
-        end = _iso_day(latest[:10] if isinstance(latest, str) else None) or date.today().isoformat()
+        end = _iso_day(latest if isinstance(latest, str) else None) or date.today().isoformat()
     if not start:
         try:
             start = (date.fromisoformat(end) - timedelta(days=days - 1)).isoformat()
@@ -52,66 +69,75 @@ async def overview(datasette, request):
             raise BadRequest(f"the {days} days up to {end} would begin before 0001-01-01") from None
     if start > end:  # both YYYY-MM-DD, so text order is date order
         raise BadRequest("start is after end")
-    params = {"start": start, "end": end, "project": project, "min_calls": ""}
-    queries = resources.canned_queries()
+    params = {"start": start, "end": end, **filters}
+    filtered = any(filters.values())
+    panels = ("figures", "cost_by_day", "cost_by_model", "tokens_by_kind", "tool_failures", "hot_files",
+              "compactions_by_day", "cost_by_project", "top_sessions", "recent_failures", "choices", "projects",
+              "anything")
 
     async def run(key):
-        return [dict(r) for r in (await db.execute(queries[key]["sql"], params)).rows]
+        return [dict(r) for r in (await db.execute(_sql(key, filtered), params)).rows]
 
     # Datasette runs queries on its thread pool and SQLite releases the GIL: the panels run together.
-    results = dict(zip(PANELS, await asyncio.gather(*(run(key) for key in PANELS))))
-
-    def link(key, **extra):
-        wanted = {k: v for k, v in {**params, **extra}.items() if v and k in (queries[key].get("params") or [])}
-        url = datasette.urls.database(name) + "/" + key + ("?" + urlencode(wanted) if wanted else "")
-        return url + ("#" + queries[key]["fragment"] if queries[key].get("fragment") else "")
-
-    usage = sorted(results["daily_usage"], key=lambda r: (r["day"], r["model"] or ""))
-    tools = results["tool_error_rates"]
-    calls = sum(r["calls"] for r in tools)
-    failures = sum(r["failures"] or 0 for r in tools)
-    figures = [
-        ("Estimated cost", f"${sum(r['cost_usd'] or 0 for r in usage):,.2f}", link("daily_usage")),
-        ("Tokens", charts.fmt(sum(r["total_tokens"] or 0 for r in usage)), link("daily_usage")),
-        ("Sessions", f"{sum(r['sessions'] for r in results['project_usage']):,}",
-         datasette.urls.table(name, "sessions")),
-        ("Tool calls", f"{calls:,}", link("tool_error_rates")),
-        ("Failed tool calls", f"{failures:,} ({100 * failures / calls:.1f}%)" if calls else "0",
-         link("tool_error_rates")),
-        ("Compactions", f"{sum(r['compactions'] for r in results['compaction_frequency']):,}",
-         link("compaction_frequency")),
-    ]
-    unpriced = sum(r["unpriced_requests"] or 0 for r in usage)
-    per_day = {}
-    for r in results["compaction_frequency"]:
-        for trigger in ("auto", "manual"):
-            per_day.setdefault((r["day"], trigger), 0)
-            per_day[(r["day"], trigger)] += r[trigger] or 0
-    compactions = [{"day": d, "trigger": t, "n": n} for (d, t), n in sorted(per_day.items()) if n]
-    panels = [
-        {"title": "Estimated cost per day, by model", "href": link("daily_usage"),
-         "svg": charts.stacked_columns(usage, "day", "cost_usd", "model", unit="$", label="cost per day")},
-        {"title": "Failure rate per tool", "href": link("tool_error_rates"),
-         "svg": charts.ranked_bars(sorted((t for t in tools if t["calls"] >= 3),
-                                          key=lambda t: -t["error_rate_pct"]),
-                                   "tool_name", "error_rate_pct", unit="%", label="failure rate per tool",
-                                   detail=lambda t: f"{t['failures']} of {t['calls']} calls")},
-        {"title": "Hot files", "href": link("hot_files"),
-         "svg": charts.ranked_bars(results["hot_files"], "file_path", "touches", label="hot files",
-                                   detail=lambda f: f"{f['reads']} reads, {f['edits']} edits")},
-        {"title": "Compactions per day", "href": link("compaction_frequency"),
-         "svg": charts.stacked_columns(compactions, "day", "n", "trigger", label="compactions per day")},
-        {"title": "Cost per project", "href": link("project_usage"),
-         "svg": charts.ranked_bars(results["project_usage"], "project", "cost_usd", unit="$",
-                                   label="cost per project")},
-    ]
-    more = [(q.get("title") or key, datasette.urls.database(name) + "/" + key
-             + ("#" + q["fragment"] if q.get("fragment") else ""))
-            for key, q in queries.items()]
-    context = {"database": name, "databases": offered, "start": start, "end": end, "days": days,
-               "figures": figures, "panels": panels, "unpriced": unpriced, "queries": more,
-               "project": params["project"]}
+    r = dict(zip(panels, await asyncio.gather(*(run(key) for key in panels))))
+    labels = fmt.project_labels(p["project_path"] for p in r["projects"])
+    multi = len(offered) > 1
+    context = {
+        "database": name, "databases": offered, "start": start, "end": end, "days": days, "filters": filters,
+        "latest": latest, "fmt": fmt, "labels": labels, "empty": not any(r["anything"][0].values()),
+        "nothing_here": not r["figures"][0]["requests"] and not r["figures"][0]["calls"],
+        "choices": {f: [c for c in r["choices"] if c["filter"] == f] for f in ("agent", "machine")},
+        "projects": sorted(r["projects"], key=lambda p: -p["sessions"]),
+        "f": r["figures"][0], "kinds": r["tokens_by_kind"][0], "models": r["cost_by_model"],
+        "top_sessions": r["top_sessions"], "recent_failures": r["recent_failures"],
+        "queries": resources.canned_queries(),
+        "session_url": lambda sid, **kw: session_url(datasette, sid, name if multi else None, **kw),
+        "query_url": lambda query, **extra: _query_url(datasette, name, query, params, extra),
+        "panels": _panels(r, labels, lambda query, **extra: _query_url(datasette, name, query, params, extra)),
+        "this_url": lambda **changes: datasette.urls.path("/-/claude") + "?" + urlencode(
+            {k: v for k, v in {"db": name if multi else None, "start": start, "end": end, **filters, **changes}.items()
+             if v}),
+    }
     return Response.html(await datasette.render_template("claude_overview.html", context, request=request))
+
+
+PANEL_WIDTH = 640  # an SVG unit is a pixel in a panel of the two-column grid at 1,400 px
+
+
+def _panels(r: dict, labels: dict, link) -> list[dict]:
+    columns = partial(charts.stacked_columns, width=PANEL_WIDTH)
+    bars = partial(charts.ranked_bars, width=PANEL_WIDTH)
+    compactions = [{"day": c["day"], "trigger": c["trigger"], "n": c["n"]} for c in r["compactions_by_day"]]
+    projects = [{**p, "label": labels.get(p["project"], p["project"] or "(no project)")} for p in r["cost_by_project"]]
+    files = [{**f, "short": f["file_path"]} for f in r["hot_files"]]
+    return [
+        {"title": "Estimated cost per day, by model", "href": link("daily_usage"),
+         "svg": columns(r["cost_by_day"], "day", "cost_usd", "model", unit="$", label="cost per day")},
+        {"title": "Failure rate per tool", "href": link("tool_error_rates"),
+         "svg": bars(r["tool_failures"], "tool_name", "failure_rate_pct", unit="%",
+                                   label="failure rate per tool",
+                                   detail=lambda t: f"{t['failures']:,} of {t['calls']:,} calls",
+                                   note=lambda t: f"{t['failures']:,} of {t['calls']:,}")},
+        {"title": "Hot files", "href": link("hot_files"),
+         "svg": bars(files, "short", "touches", label="hot files", paths=True,
+                                   detail=lambda f: f"{f['reads']:,} reads, {f['edits']:,} edits, "
+                                                    f"{f['sessions']:,} sessions")},
+        {"title": "Compactions per day", "href": link("compaction_frequency"),
+         "svg": columns(compactions, "day", "n", "trigger", label="compactions per day")},
+        {"title": "Cost per project", "href": link("project_usage"),
+         "svg": bars(projects, "label", "cost_usd", unit="$", label="cost per project",
+                                   tips=lambda p: p["project"] or "(no project)",
+                                   detail=lambda p: f"{p['sessions']:,} sessions")},
+        {"title": "Cost per model", "href": link("daily_usage"),
+         "svg": bars(r["cost_by_model"], "model", "cost_usd", unit="$", label="cost per model",
+                                   detail=lambda m: f"{m['requests']:,} requests, {fmt.tokens(m['tokens'])} tokens")},
+    ]
+
+
+def _query_url(datasette, name: str, query: str, params: dict, extra: dict) -> str:
+    spec = resources.canned_queries().get(query, {})
+    wanted = {k: v for k, v in {**params, **extra}.items() if v and k in (spec.get("params") or [])}
+    return datasette.urls.database(name) + "/" + query + ("?" + urlencode(wanted) if wanted else "")
 
 
 def _days(value: str | None) -> int:
