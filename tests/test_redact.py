@@ -1,5 +1,6 @@
 """Secrets go, ordinary text stays: a corpus of positive and negative examples, the real fixtures as
-a large negative corpus, and redaction end to end through backfill, hooks and the CLI.
+a large negative corpus, linear time on adversarial input, and redaction end to end through
+backfill, hooks and the CLI.
 
 The secrets below are made up in the providers' formats (none is real).
 """
@@ -7,12 +8,14 @@ The secrets below are made up in the providers' formats (none is real).
 import json
 import os
 import sqlite3
+import time
 
 import pytest
 
 from helpers import PROJECTS, claude_ingest, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
+from ingest import redact
 from ingest.redact import redact_json_text, redact_text
 
 FAKE = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -190,3 +193,94 @@ def test_json_redaction_survives_deep_nesting_and_lone_surrogates():
     out = redact_json_text(surrogate)
     out.encode("utf-8")  # storable as SQLite text
     assert json.loads(out)["prompt"] == "[REDACTED:anthropic_key] \ud800"
+
+
+# --- linear time on adversarial input -----------------------------------------------------------
+
+def _repeat(unit, tail=""):
+    return lambda n: unit * (n // len(unit)) + tail
+
+
+def _fill(head, fill="a", tail=""):
+    def build(n):
+        k = n - len(head) - len(tail)
+        return head + (fill * (k // len(fill) + 1))[:k] + tail
+    return build
+
+
+_EVERYWHERE = [_repeat(c) for c in "_-.:='\"\\ \n&@<AaBPq"]
+# Inputs built to hit each rule's worst case: long runs of its prefix or charset, the prefix repeated,
+# what comes after it repeated, unclosed quotes, BEGIN without END, ...
+ADVERSARIAL = {
+    "private_key": [_repeat("-----BEGIN PRIVATE KEY-----\n"), _fill("-----BEGIN PRIVATE KEY-----\n", "A"),
+                    _fill("-----BEGIN PRIVATE KEY-----\n", "A" * 64 + "\n"), _repeat("-----BEGIN PRIVATE KEY-----")],
+    "anthropic_key": [_repeat("sk-"), _fill("sk-"), _repeat("sk-ant-"), _repeat("sk_live_"), _fill("sk_live_")],
+    "github_token": [_repeat("ghp_"), _fill("ghp_"), _repeat("github_pat_"), _repeat("glpat-"), _repeat("ghp_" + "a" * 15 + " ")],
+    "google_key": [_repeat("AKIA"), _repeat("AIza"), _fill("AIza"), _fill("AKIA", "A")],
+    "slack_token": [_repeat("xoxb-"), _fill("xoxb-")],
+    "huggingface_token": [_repeat("hf_"), _fill("hf_")],
+    "stripe_key": [_repeat("rk_live_"), _fill("rk_live_")],
+    "jwt": [_repeat("eyJ"), _fill("eyJ"), _repeat("eyJaaaaaaaa."), _repeat(".eyJ"), _fill("eyJaaaaaaaa.eyJ")],
+    "bearer": [_repeat("Bearer "), _fill("Bearer "), _repeat("Authorization: token "), _fill("Basic ", "A")],
+    "url_password": [_repeat("a.", "://"), _repeat("://"), _fill("://a:", "b"), _repeat("://a:b@"), _fill("://", "a", "@"),
+                     _repeat("://a:"), _fill("https://", ":")],
+    "assignment": [_repeat("PASSWORD="), _repeat('PASSWORD="'), _repeat("PASSWORD='"), _fill("PASSWORD", " ", "="),
+                   _fill("PASSWORD=", "a"), _fill('PASSWORD="', "a"), _repeat("API_KEY"), _repeat("export "),
+                   _fill("", "A", "_PASSWORD=x")],
+    "config_value": [_repeat("password: "), _repeat('"password": "'), _repeat("api_key="), _fill("password", " ", ":"),
+                     _fill("password: '", "a")],
+}
+_SIZES = (50_000, 100_000, 200_000)
+
+
+def _rules():
+    """Every search the module makes, by rule name."""
+    out = {kind or groups[0]: regex for (_, groups, kind), (regex, _) in zip(redact._TOKENS, redact._TOKEN_RULES)}
+    out.update({kind: regex for (kind, _, _), (regex, *_) in zip(redact._KEYED, redact._KEYED_RULES)})
+    return out
+
+
+def _best(fn, arg, repeats=3):
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - start)
+        if best > 2.0:
+            break  # already too slow: no need to wait for the other runs
+    return best
+
+
+def _assert_linear(fn, build, what):
+    inputs = [build(n) for n in _SIZES]
+    for attempt, repeats in enumerate((3, 7)):  # a second, longer look before failing: the machine may be busy
+        times = []
+        for text in inputs:
+            times.append(_best(fn, text, repeats))
+            assert times[-1] < 2.0, (what, repr(inputs[0][:40]), times)
+        if times[2] / max(times[0], 0.002) < 6:
+            return
+    raise AssertionError((what, repr(inputs[0][:40]), times))
+
+
+def test_every_rule_has_adversarial_inputs():
+    assert set(_rules()) == set(ADVERSARIAL)
+
+
+@pytest.mark.parametrize("rule", sorted(ADVERSARIAL))
+def test_every_rule_is_linear(rule):
+    """Each rule's pattern alone, and redact_text as a whole, on inputs of 50k, 100k and 200k
+    characters built for that rule: quadruple the input, at most six times the time (linear, with
+    room for noise). A floor of 2 ms keeps sub-millisecond runs from failing on noise; best of three
+    runs, and a second look with more before failing."""
+    regex = _rules()[rule]
+    for build in ADVERSARIAL[rule] + _EVERYWHERE:
+        _assert_linear(lambda t: sum(1 for _ in regex.finditer(t)), build, (rule, "rule"))
+    for build in ADVERSARIAL[rule]:
+        _assert_linear(redact_text, build, (rule, "redact_text"))
+
+
+def test_redact_text_is_linear_on_the_inputs_that_were_quadratic():
+    """redact_text("a." * 40000 + "://") took 9.8 s and redact_text("eyJ" * 40000) 14.1 s."""
+    for build in [_repeat("a.", "://"), _repeat("eyJ"), _repeat("eyJaaaaaaaa."), _repeat('PASSWORD="')] + _EVERYWHERE:
+        _assert_linear(redact_text, build, "redact_text")
