@@ -3,8 +3,9 @@
 Applied by the store to the columns ``schema.REDACTED`` names (tool inputs and outputs, prompts,
 messages, raw hook payloads, job prompts and results, error text), so every source is redacted the
 same way. A secret becomes ``[REDACTED:<kind>]``; what surrounds it stays, so a command is still
-readable (``export OPENAI_API_KEY=[REDACTED:assignment]``). JSON stays valid JSON: a secret value
-never takes a quote or a backslash with it, and JSON columns are redacted string by string.
+readable (``export OPENAI_API_KEY=[REDACTED:assignment]``). JSON columns are always decoded, every
+string in them redacted (and the value under a secret-sounding key), and encoded again; a text that
+is itself JSON, or JSON escaped inside a string (``\\"password\\": \\"...\\"``), is caught too.
 
 Every pattern runs in linear time: Python's ``re`` backtracks, so a search starts from a literal and
 a run of characters is never rescanned from inside itself (tests/test_redact.py times each rule on
@@ -60,8 +61,9 @@ _KEYED = (
                    r"(?:\"(?!\$)(?:[^\"\\\n]|\\.){4,}\"|'(?!\$)[^'\n]{4,}'|(?!\$)" + _V + r"{4,})",
      ("KEY", "SECRET", "TOKEN", "PASSW", "_PASS", "_PWD", "CREDENTIAL")),
     # "password": "hunter22", api_key: 'abc...' in configuration text
+    # (quotes maybe escaped: JSON inside a string, \"password\": \"...\", or inside that, \\\"...)
     ("config_value", r"(?P<head>[\"']?\b(?i:api[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|password|passwd|"
-                     r"access[_-]?token|auth[_-]?token|refresh[_-]?token)[\"']?\s*[:=]\s*\\?[\"'])(?!\$)"
+                     r"access[_-]?token|auth[_-]?token|refresh[_-]?token)(?:\\{0,3}[\"'])?\s*[:=]\s*\\{0,3}[\"'])(?!\$)"
                      + _V + r"{4,}", ("assw", "ASSW", "ecret", "ECRET", "pi_key", "piKey", "PI_KEY", "pikey",
                                       "ccess_token", "uth_token", "efresh_token", "ccessToken", "uthToken")),
 )
@@ -116,28 +118,79 @@ def has_secret(text: str) -> bool:
     return isinstance(text, str) and redact_text(text) != text
 
 
-def _walk(value):
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: _walk(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_walk(v) for v in value]
-    return value
+# A JSON key that says its value is a secret (the names the text rules know): "password",
+# "POSTGRES_PASSWORD", "SecretAccessKey", "SessionToken", "X-Api-Key", "client_secret".
+_SECRET_KEY = re.compile(r"(?i)(?:api[_-]?key|secret(?:[_-]?(?:access[_-]?)?key)?|client[_-]?secret|password|passwd|"
+                         r"passphrase|(?:access|auth|refresh|session|id)[_-]?token|private[_-]?key|credentials?|"
+                         r"(?:^|[_-])(?:token|pass|pwd))$")
+
+
+def _secret_key(key) -> bool:
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+
+
+def _member(secret: bool, value: str) -> str:
+    """A string in a JSON document, redacted: by the text rules, or whole if its key says it is a secret."""
+    out = redact_text(value)
+    if out == value and secret and len(value) >= 4 and not value.startswith("$"):
+        return "[REDACTED:config_value]"
+    return out
+
+
+def _redact_tree(root, copy: bool):
+    """``root`` with every string redacted, walked without recursion (a payload may be nested deeper
+    than the interpreter's stack); (value, changed). With ``copy`` the containers are new."""
+    if isinstance(root, str):
+        out = redact_text(root)
+        return out, out != root
+    if not isinstance(root, (dict, list)):
+        return root, False
+    top = (dict(root) if isinstance(root, dict) else list(root)) if copy else root
+    stack = [top]
+    changed = False
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            # {"name": "DB_PASSWORD", "value": "x"} (Kubernetes, ECS, SSM): the value is the secret
+            pair = any(_secret_key(node.get(k)) for k in ("name", "Name", "key", "Key"))
+            items = [(k, v, _secret_key(k) or (pair and k in ("value", "Value"))) for k, v in node.items()]
+        else:
+            items = [(i, v, False) for i, v in enumerate(node)]
+        for k, v, secret in items:
+            if isinstance(v, str):
+                new = _member(secret, v)
+                if new != v:
+                    node[k] = new
+                    changed = True
+            elif isinstance(v, (dict, list)):
+                if copy:
+                    v = node[k] = dict(v) if isinstance(v, dict) else list(v)
+                stack.append(v)
+    return top, changed
+
+
+def redact_value(value):
+    """A decoded JSON value (dict, list, str, number, None) with every string in it redacted, and the
+    value under a secret-sounding key too; dict keys stay as they are. Returns a new value."""
+    return _redact_tree(value, copy=True)[0]
 
 
 def redact_json_text(text: str) -> str:
-    """A JSON document with every string in it redacted (or, if it is not JSON, the text redacted)."""
-    if not has_secret(text):
+    """A JSON document with every string in it redacted (or, if it is not JSON, the text redacted).
+    Always decoded, never judged by its raw text, where a secret may sit behind escapes
+    (``\\"password\\": ...``, ``\\u0070assword``)."""
+    if not isinstance(text, str):
         return text
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):  # not JSON, or nested past what can be decoded
         return redact_text(text)
+    value, changed = _redact_tree(value, copy=False)
+    if not changed:
+        return text  # as it came, byte for byte
     try:
-        value = _walk(value)
         out = json.dumps(value, ensure_ascii=False)
-    except RecursionError:  # decodable, but too deep to walk: redact it as text
+    except RecursionError:  # decodable, but too deep to encode again: redact it as text
         return redact_text(text)
     try:
         out.encode("utf-8")

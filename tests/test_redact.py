@@ -1,6 +1,6 @@
 """Secrets go, ordinary text stays: a corpus of positive and negative examples, the real fixtures as
-a large negative corpus, linear time on adversarial input, and redaction end to end through
-backfill, hooks and the CLI.
+a large negative corpus, JSON columns, linear time on adversarial input, and redaction end to end
+through backfill, hooks and the CLI.
 
 The secrets below are made up in the providers' formats (none is real).
 """
@@ -16,7 +16,7 @@ from helpers import PROJECTS, claude_ingest, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
 from ingest import redact
-from ingest.redact import redact_json_text, redact_text
+from ingest.redact import redact_json_text, redact_text, redact_value
 
 FAKE = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 POSITIVE = [
@@ -193,6 +193,77 @@ def test_json_redaction_survives_deep_nesting_and_lone_surrogates():
     out = redact_json_text(surrogate)
     out.encode("utf-8")  # storable as SQLite text
     assert json.loads(out)["prompt"] == "[REDACTED:anthropic_key] \ud800"
+
+
+# --- JSON inside JSON ---------------------------------------------------------------------------
+
+def test_a_read_of_a_config_file_loses_its_password_in_the_stored_payload(tmp_path):
+    """A JSON column is decoded before it is redacted: inside the raw payload the file's quotes are
+    escaped (\"password\": \"...\"), which the text rules never matched, so the password was stored."""
+    content = json.dumps({"db": {"host": "db.internal", "password": "hunter22-prod"}}, indent=2)
+    payload = json.dumps({"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Read",
+                          "tool_use_id": "toolu_1", "tool_input": {"file_path": "/srv/app/config.json"},
+                          "tool_response": {"type": "text", "file": {"filePath": "/srv/app/config.json",
+                                                                     "content": content}}}).encode()
+    db = tmp_path / "t.db"
+    assert hook_module.handle(payload, db) == "stored"
+    (event,) = rows(db, "select payload from hook_events")
+    assert "hunter22-prod" not in event["payload"]
+    stored = json.loads(json.loads(event["payload"])["tool_response"]["file"]["content"])
+    assert stored == {"db": {"host": "db.internal", "password": "[REDACTED:config_value]"}}
+
+
+def test_a_bash_command_holding_json_loses_its_password_in_input_json(tmp_path):
+    """The command's JSON is escaped inside the tool input: stored, the password was left in input_json."""
+    command = "curl -s -X POST https://api.example.com/login -d '{\"user\": \"admin\", \"password\": \"hunter22-prod\"}'"
+    lines = [{"type": "assistant", "uuid": "a1", "sessionId": "s1", "timestamp": "2026-03-01T10:00:01.000Z",
+              "requestId": "req_1", "message": {"id": "msg_1", "model": "claude-sonnet-4-6", "usage": {"input_tokens": 1},
+                                                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                                                             "input": {"command": command}}]}}]
+    f = tmp_path / "s1.jsonl"
+    f.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    db = tmp_path / "t.db"
+    backfill(db, [f])
+    (call,) = rows(db, "select command, input_json from tool_calls")
+    assert "hunter22-prod" not in call["input_json"] and "hunter22-prod" not in call["command"]
+    assert json.loads(call["input_json"])["command"] == call["command"]
+    assert call["command"].endswith('"password": "[REDACTED:config_value]"}\'')
+
+
+def test_json_columns_redact_values_under_secret_keys():
+    out = json.loads(redact_json_text(json.dumps({
+        "username": "admin", "password": "hunter22", "env": {"POSTGRES_PASSWORD": "s3cret-pg", "PORT": "5432"},
+        "environment": [{"name": "DB_PASSWORD", "value": "ecs-pw-1"}, {"name": "LOG_LEVEL", "value": "info"}]})))
+    assert out == {"username": "admin", "password": "[REDACTED:config_value]",
+                   "env": {"POSTGRES_PASSWORD": "[REDACTED:config_value]", "PORT": "5432"},
+                   "environment": [{"name": "DB_PASSWORD", "value": "[REDACTED:config_value]"},
+                                   {"name": "LOG_LEVEL", "value": "info"}]}
+
+
+@pytest.mark.parametrize("text,secret", [
+    ('echo "{\\"password\\": \\"hunter22-x\\"}" > creds.json', "hunter22-x"),  # a decoded shell command
+    ('{\\"db\\": {\\"api_key\\": \\"q1w2e3r4t5y6u7\\"}}', "q1w2e3r4t5y6u7"),
+    ('"{\\\\\\"auth_token\\\\\\": \\\\\\"ab12cd34ef56gh78\\\\\\"}"', "ab12cd34ef56gh78"),  # escaped twice
+    ('{"db": {"password": "json-pw-9"}}', "json-pw-9"),
+])
+def test_text_that_is_itself_json_or_escaped_json(text, secret):
+    out = redact_text(text)
+    assert secret not in out and "[REDACTED:" in out
+
+
+def test_redact_value_returns_a_new_value_with_keys_kept():
+    value = {"password": "hunter22", "nested": [{"token": f"ghp_{FAKE}"}, "sk-ant-api03-" + FAKE], "n": 3, "ok": None}
+    before = json.dumps(value)
+    out = redact_value(value)
+    assert json.dumps(value) == before  # the argument is left as it was
+    assert out == {"password": "[REDACTED:config_value]", "nested": [{"token": "[REDACTED:github_token]"},
+                                                                     "[REDACTED:anthropic_key]"], "n": 3, "ok": None}
+    assert redact_value("x") == "x" and redact_value(5) == 5 and redact_value(None) is None
+
+
+def test_json_with_nothing_secret_is_kept_byte_for_byte():
+    for text in ['{"a":1,"b":  "x"}', '[1, 2.50, "toolu_01ABC"]', '"plain"', '{"password": ""}']:
+        assert redact_json_text(text) == text
 
 
 # --- linear time on adversarial input -----------------------------------------------------------
