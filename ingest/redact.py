@@ -7,6 +7,10 @@ readable (``export OPENAI_API_KEY=[REDACTED:assignment]``). JSON columns are alw
 string in them redacted (and the value under a secret-sounding key), and encoded again; a text that
 is itself JSON, or JSON escaped inside a string (``\\"password\\": \\"...\\"``), is caught too.
 
+Placeholders are left alone (``${DB_PASSWORD}``, ``<your-token>``, ``{{ vault_pw }}``, ``****``, a
+path, a UI sentence), and a private key block is taken only when it has a body, which goes (the
+BEGIN and END lines stay).
+
 Every pattern runs in linear time: Python's ``re`` backtracks, so a search starts from a literal and
 a run of characters is never rescanned from inside itself (tests/test_redact.py times each rule on
 adversarial input).
@@ -33,8 +37,6 @@ _ENV_SECRET = (r"(?:API_?KEY|ACCESS_?KEY|SECRET(?:_?KEY)?|PRIVATE_?KEY|TOKEN|PAS
 # leading \b would switch that search off).
 _TOKENS = (
     # One search per literal prefix; named groups say which secret it was.
-    (r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:.|\n)*?(?:-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----|\Z)",
-     None, "private_key"),
     (r"sk(?:(?P<anthropic_key>-ant-[A-Za-z0-9_\-]{20,})|(?P<openai_key>-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})"
      r"|(?P<stripe_key>_(?:live|test)_[A-Za-z0-9]{16,}))", ("anthropic_key", "openai_key", "stripe_key"), None),
     (r"g(?:(?P<github_token>h[pousr]_[A-Za-z0-9]{30,}|ithub_pat_[A-Za-z0-9_]{22,})|(?P<gitlab_token>lpat-[A-Za-z0-9_\-]{20,}))",
@@ -48,8 +50,26 @@ _TOKENS = (
     # start, so a run is scanned once (tried at every "eyJ" of it, "eyJ" * 40000 took 14 s)
     (r"eyJ(?<![A-Za-z0-9_\-]eyJ)[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}", None, "jwt"),
 )
+# Spellings of a private key's line break: a newline, or the escapes a key has inside JSON text
+# (\n), inside escaped JSON (\\n), or spaces (a key pasted onto one line).
+_NL = r"(?:\r?\n|\\{1,3}r?\\{0,3}n)"
+_SEP = r"(?:" + _NL + r"|[ \t]+" + _NL + r"?)[ \t]*"
+_B64 = r"[A-Za-z0-9+/=]"
+# Lines after the first: after a line break any length (the last line is short), after a space only
+# a long one, so that prose after a key cut short is not taken for more of it.
+_KEY_LINES = (r"(?:[ \t]*" + _NL + r"[ \t]*" + _B64 + r"{1,4096}(?=[ \t]*(?:[\r\n\\\"'<]|$|-----))|[ \t]+" + _B64
+              + r"{16,4096}){0,400}")
+# A key block must look like one: the BEGIN line, then (after armor headers such as Proc-Type or
+# Version) a line of at least 16 base64 characters. A "-----BEGIN PRIVATE KEY-----" string in code is
+# followed by a quote or a parenthesis and is left alone.
+_KEY_BODY = (r"(?:[A-Za-z][A-Za-z0-9\-]{0,40}:[ \t][^\r\n\\]{0,256}" + _SEP + r"){0,8}(?:" + _NL + r"[ \t]*)?"
+             + _B64 + r"{16,4096}" + _KEY_LINES)
+
 # Secrets known by what stands before them: the regex runs only on text holding a marker.
 _KEYED = (
+    # a key block: BEGIN line kept, then the body (armor headers and base64 lines) redacted
+    ("private_key", r"(?P<head>-----BEGIN (?:(?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?|OpenVPN Static key V1)-----"
+                    + _SEP + r")" + _KEY_BODY, ("PRIVATE KEY", "OpenVPN Static key")),
     # "Authorization: Bearer <token>", "Basic <b64>", "Authorization: token <token>"
     ("bearer", r"(?P<head>(?:[Bb]earer|Basic|[Aa]uthorization:\s*token)\s+)[A-Za-z0-9._~+/=\-]{16,}",
      ("earer", "Basic", "uthorization")),
@@ -67,6 +87,49 @@ _KEYED = (
                      + _V + r"{4,}", ("assw", "ASSW", "ecret", "ECRET", "pi_key", "piKey", "PI_KEY", "pikey",
                                       "ccess_token", "uth_token", "efresh_token", "ccessToken", "uthToken")),
 )
+_KEYWORDS = frozenset("""none null nil true false yes no on off undefined required optional empty string str
+    int integer bool boolean number float bytes object any text secretstr unknown include omit same-origin
+    password passwd pass secret token key apikey changeme change_me changeit replace_me placeholder redacted
+    hidden masked example dummy test todo fixme tbd xxx bearer basic digest ntlm negotiate jwt oauth
+    anyauth await async new this self yield lambda function return default env stdin foobared""".split())
+_PLACEHOLDER = re.compile(r"(?i:your[-_ .]|[-_ ]here$|^(?:enter|insert|replace|put|add|paste)[-_ ])|xxxx|XXXX|\.\.\.")
+_DOTTED = re.compile(r"[A-Za-z_$][A-Za-z_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_]*")
+_PROSE = re.compile(r"[A-Z][a-z]+(?: [A-Za-z0-9',]+){2,}[.!?]?")
+_TEMPLATE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.]{0,64}\}")  # f"{token}", "{password}".format(...)
+
+
+def _not_secret(value: str, *, quoted: bool, sep: str = "", after: str = "") -> bool:
+    """A placeholder or code, not a secret: ``$X``, ``${X}``, ``<your-key>``, ``None``, ``getpass()``,
+    ``self.password``, ``str`` (an annotation), ``****``, a path, a sentence."""
+    if len(value) < (3 if quoted else 4) or value.startswith("[REDACTED:") or value[0].isspace():
+        return True  # a space first: the end of a prompt string ("Password: " PASSWORD), not a value
+    lower = value.lower()
+    if lower in _KEYWORDS or value[0] in "$<" or len(set(value)) == 1:
+        return True
+    if value[0] == "%" and (value[1].isalpha() or value[1] == "("):
+        return True  # %s, %(password)s, %DB_PASSWORD%
+    if ("${" in value or "{{" in value or "$(" in value or "%(" in value or "<" in value or _PLACEHOLDER.search(value)
+            or "{" in value and _TEMPLATE.search(value)):
+        return True
+    if value[0] in "/~." and "/" in value:
+        return True  # a path: --password-file style, or $PWD
+    if quoted:
+        return " " in value and _PROSE.fullmatch(value) is not None  # "Password must be 8 characters"
+    if value[0] in "{[(*&!#`|>":
+        return True  # {password}, [REDACTED], *, &str, !Ref, a comment, a YAML block
+    if after == "(" or "(" in value or "[" in value or "{" in value:
+        return True  # getpass(), os.environ["X"], env("X")
+    if _DOTTED.fullmatch(value.rstrip("!?")):
+        return True  # self.password, settings.SECRET_KEY, process.env.TOKEN!
+    if _IDENTIFIER.fullmatch(value):  # a bare word without digits
+        if ("_" in value and not value.isupper()) or (_secret_key(value) and not value.islower()):
+            return True  # token=access_token, password=dbPassword, password=db_pass_var: a variable
+        if sep == ":" and value[0].isupper() and not value.isupper():
+            return True  # token: CancellationToken, api_key: SecretStr: a type
+    return False
+
+
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -77,6 +140,8 @@ def _token_rule(pattern, groups, kind):
         start = match.start()
         if start and match.string[start - 1] in _WORD:
             return match.group(0)  # inside a longer word: not this secret
+        if "xxxx" in match.group(0).lower() or len(set(match.group(0))) <= 6:
+            return match.group(0)  # sk_test_xxxxxxxxxxxxxxxx: a placeholder in the provider's format
         return f"[REDACTED:{kind or match.lastgroup}]"
 
     return regex, replace
@@ -86,7 +151,13 @@ def _keyed_rule(kind, pattern, markers):
     regex = re.compile(pattern)
 
     def replace(match: re.Match) -> str:
-        return f"{match.group('head')}[REDACTED:{kind}]"
+        head = match.group("head")
+        value = match.group(0)[len(head):]
+        if kind != "private_key":
+            quoted = value[:1] in "\"'" or kind == "config_value"  # config_value: the quote is in the head
+            if not value.startswith("[REDACTED:") and _not_secret(value.strip("\"'"), quoted=quoted):
+                return match.group(0)  # a placeholder, a template, a path, code, a sentence
+        return f"{head}[REDACTED:{kind}]"
 
     # assignments and configuration values need a "=" or ":" before the value: test that first
     return regex, replace, markers, kind in ("assignment", "config_value")
@@ -132,7 +203,7 @@ def _secret_key(key) -> bool:
 def _member(secret: bool, value: str) -> str:
     """A string in a JSON document, redacted: by the text rules, or whole if its key says it is a secret."""
     out = redact_text(value)
-    if out == value and secret and len(value) >= 4 and not value.startswith("$"):
+    if out == value and secret and not _not_secret(value, quoted=True):
         return "[REDACTED:config_value]"
     return out
 
