@@ -24,11 +24,12 @@ key block is taken only when base64 lines follow its BEGIN line, and only its bo
 Speed: every pattern is linear by construction. Python's ``re`` backtracks and has no possessive
 quantifiers on 3.10, so each search starts from a literal or a rare character, a run is tried once
 (a lookbehind right after the literal rejects a start inside a longer run, or a match never fails
-once its run is scanned), and repetition is bounded where the format is. What starts with a known
-marker is searched for rule by rule (``_FORWARD_PARTS``, each from its literal); ``name <separator>
-value`` is searched in the reversed text (``_REVERSED``, one regex per separator): reversed, the
-separator comes first, so it anchors the search and the name is matched from its end (``re`` has no
-variable-width lookbehind). Values are read forward from the separator, each once.
+once its run is scanned), and repetition is bounded where the format is. One regex searches the text
+for everything that starts with a known marker (``_FORWARD``, one branch per first character);
+``name <separator> value`` is searched in the reversed text (``_REVERSED``, one regex per separator):
+reversed, the separator comes first, so it anchors the search and the name is matched from its end
+(``re`` has no variable-width lookbehind). Values are read forward from the separator, each once. A
+text with no marker costs one search; a UUID or a timestamp, none.
 
 ``CLAUDE_INGEST_NO_REDACT=1`` (or ``--no-redact`` on the commands) stores everything as it came.
 Standard library only: the hook path uses it.
@@ -36,8 +37,6 @@ Standard library only: the hook path uses it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
 import functools
 import json
@@ -160,7 +159,8 @@ for _kind, _prefix, _body in sorted(_SEPARATED_TOKENS, key=lambda t: -len(t[1]))
 
 @functools.lru_cache(maxsize=None)
 def _compiled(pattern: str) -> re.Pattern:
-    """A token's body, compiled the first time a prefix of it is seen."""
+    """A pattern compiled on first use: most texts never need it, and every hook call would pay for
+    compiling it at import."""
     return re.compile(pattern)
 
 
@@ -218,29 +218,40 @@ _FORWARD_PARTS += [
           r"|T(?:A|C)TT3(?<!" + _TOKEN_CHARS + r"A....)[A-Za-z0-9_\-=]{100,}(?P<atlassian_token>)"
           r"|GE-SECRET-KEY-1(?<!" + _TOKEN_CHARS + r"AGE-SECRET-KEY-1)[0-9A-Z]{58}(?P<age_key>))"),
     ("bearer", "B", r"(?:earer|EARER)[ \t]{1,8}(?P<bearer_value>[A-Za-z0-9\-._~+/]{16,4096}=*)(?P<bearer>)"),
-    # redis.conf
-    ("requirepass", "r", r"equirepass(?<![A-Za-z0-9_\-]requirepass)[ \t]{1,16}(?P<redis_conf>)"),
-    ("masterauth", "m", r"asterauth(?<![A-Za-z0-9_\-]masterauth)[ \t]{1,16}(?P<redis_conf>)"),
+    # redis.conf, anchored on the rare "q"
+    ("requirepass", "q", r"uirepass(?<![A-Za-z0-9_\-]requirepass)(?<=requirepass)[ \t]{1,16}(?P<redis_conf>)"),
     ("basic", "B", r"asic[ \t]{1,8}(?P<basic_value>[A-Za-z0-9+/]{8,4096}={0,2})(?![A-Za-z0-9+/=])(?P<basic>)"),
     ("putty_key", "P", r"rivate-Lines:[ \t]*[0-9]{1,4}" + _SEP + r"(?P<ppk_body>" + _B64 + r"{16,4096}" + _KEY_LINES
           + r")(?P<ppk>)"),
     # <password>value</password>, found from its closing tag
-    ("xml", "<", r"/(?:[A-Za-z0-9_\-]{1,32}:)?(?P<xml_name>[A-Za-z0-9_.\-]{0,40}?" + _trie(_cases(
+    ("xml", "<", r"/(?:[A-Za-z0-9_\-]{1,32}:)?(?P<xml_name>[A-Za-z0-9_.\-]{0,40}?(?i:" + _trie([
         "password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "key", "credential", "credentials",
-        "creds")) + r")>(?P<xml>)"),
+        "creds"]) + r"))>(?P<xml>)"),
 ]
 
 
-_FORWARD_PARTS += [
-    ("databricks_token", "d", r"api(?<!" + _TOKEN_CHARS + r"dapi)[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])(?P<databricks_token>)"),
+def _grouped(parts) -> str:
+    by_first: dict[str, list[str]] = {}
+    for _, first, rest in parts:
+        by_first.setdefault(first, []).append(rest)
+    return "|".join(re.escape(c) + ("(?:" + "|".join(rests) + ")" if len(rests) > 1 else rests[0])
+                    for c, rests in by_first.items())
+
+
+_FORWARD = re.compile(_grouped(_FORWARD_PARTS))
+
+# Rules anchored on a common letter would make the forward search stop at every "d" or "m"; they
+# run only on text that holds their literal (and is long enough to hold a match), compiled then:
+# (rule, shortest match, literal, pattern).
+_GATED = (
+    ("databricks_token", 36, "dapi", r"dapi(?<!" + _TOKEN_CHARS + r"dapi)[a-f0-9]{32}(?:-[0-9])?(?![A-Za-z0-9])(?P<databricks_token>)"),
     # .netrc: "machine h login u password p", over one line or several
-    ("netrc", "m", r"achine(?<![A-Za-z0-9_]machine)[ \t]{1,16}[^\s]{1,253}(?:\s{1,16}(?:login|account|port)"
-                   r"[ \t]{1,16}[^\s]{1,253}){0,3}\s{1,16}password[ \t]{1,16}(?P<netrc>)"),
-    ("sqlplus", "s", r"qlplus(?:[ \t]+-[A-Za-z]{1,12})*[ \t]+[\"']?[A-Za-z0-9_$#]{1,64}/(?P<sqlplus_pw>[^@\s\"'/]{1,128})"
-                     r"(?=@|[\s\"']|$)(?P<sqlplus>)"),
-]
-# Each rule is searched from its first character, a literal: ``re``'s fastest search.
-_FORWARD = tuple((name, re.compile(re.escape(first) + rest)) for name, first, rest in _FORWARD_PARTS)
+    ("netrc", 28, "machine", r"machine(?<![A-Za-z0-9_]machine)[ \t]{1,16}[^\s]{1,253}(?:\s{1,16}(?:login|account|port)"
+                       r"[ \t]{1,16}[^\s]{1,253}){0,3}\s{1,16}password[ \t]{1,16}(?P<netrc>)"),
+    ("sqlplus", 12, "sqlplus", r"sqlplus(?:[ \t]+-[A-Za-z]{1,12})*[ \t]+[\"']?[A-Za-z0-9_$#]{1,64}/(?P<sqlplus_pw>[^@\s\"'/]{1,128})"
+                    r"(?=@|[\s\"']|$)(?P<sqlplus>)"),
+    ("masterauth", 15, "masterauth", r"masterauth(?<![A-Za-z0-9_\-]masterauth)[ \t]{1,16}(?P<redis_conf>)"),  # redis.conf
+)
 
 # --- name <separator> value, searched in the reversed text --------------------------------------
 
@@ -254,9 +265,12 @@ _NAME_TAILS = _cases("data", "b64", "base64", "value", "string", "json", "base",
 _LAST_CHARS = "".join(sorted({w[-1] for w in _NAME_WORDS + _NAME_TAILS}))
 _SECOND_CHARS = "".join(sorted({w[-2] for w in _NAME_WORDS + _NAME_TAILS}))
 # The lookahead uses single-character repeats only (``re`` runs those fast): most separators fail there.
+# The words match in any case (a scoped flag keeps the pattern small: it is compiled on every hook
+# call); the lookahead, in the three spellings' letters, is what most separators fail.
 _KEYED_NAME = (r"(?=[ \t\"'\\]{0,20}[0-9_.\-]{0,4}[" + _LAST_CHARS + "][" + _SECOND_CHARS + r"])"
-               r"(?P<k_gap>[ \t]{0,16}(?:[\"']\\{0,3})?)(?P<k_name>(?:(?:[0-9]{1,3}|"
-               + _trie(t[::-1] for t in _NAME_TAILS) + r")[_\-.]?)?" + _trie(w[::-1] for w in _NAME_WORDS) + r")")
+               r"(?P<k_gap>[ \t]{0,16}(?:[\"']\\{0,3})?)(?P<k_name>(?i:(?:(?:[0-9]{1,3}|"
+               + _trie({t.lower()[::-1] for t in _NAME_TAILS}) + r")[_\-.]?)?"
+               + _trie({w.lower()[::-1] for w in _NAME_WORDS}) + r"))")
 _REVERSED = tuple((rule, sep, re.compile(re.escape(sep) + pattern)) for rule, sep, pattern in (
     ("name_equals_value", "=", _KEYED_NAME),
     ("name_colon_value", ":", _KEYED_NAME),
@@ -350,8 +364,8 @@ _VALUE = re.compile(
     r"|'(?P<sq>[^'\r\n]{0,8192})"
     r"|(?P<bare>[^\s\"'\\`,;&|<>]{1,8192})"
 )
-_BARE_MORE = re.compile(r"&[^\s\"'\\`,;&|<>]{0,8192}")
-_QUERY_PARAM = re.compile(r"&[A-Za-z0-9_.\-\[\]]{1,64}=")  # where a value in a URL's query ends
+_BARE_MORE = r"&[^\s\"'\\`,;&|<>]{0,8192}"
+_QUERY_PARAM = r"&[A-Za-z0-9_.\-\[\]]{1,64}="  # where a value in a URL's query ends
 _KEYWORDS = frozenset("""none null nil true false yes no on off undefined required optional empty string str
     int integer bool boolean number float bytes object any text secretstr unknown include omit same-origin
     password passwd pass secret token key apikey changeme change_me changeit replace_me placeholder redacted
@@ -407,8 +421,8 @@ def _read_value(text: str, pos: int) -> tuple[int, int, bool] | None:
     name = m.lastgroup
     start, end = m.span(name)
     if name == "bare":
-        while end - start < 8192 and text.startswith("&", end) and not _QUERY_PARAM.match(text, end):
-            end = _BARE_MORE.match(text, end).end()  # Tr0ub4dor&3 is one password; ?token=abc&page=2 is not
+        while end - start < 8192 and text.startswith("&", end) and not _compiled(_QUERY_PARAM).match(text, end):
+            end = _compiled(_BARE_MORE).match(text, end).end()  # Tr0ub4dor&3 is one password; ?token=abc&page=2 is not
         while end > start and text[end - 1] in ".,)]}:":
             end -= 1  # "...the password=hunter22." / f(token=abc)
     if end <= start:
@@ -506,6 +520,9 @@ def _bearer(m, text, spans, memo=None):
 
 
 def _basic(m, text, spans, memo=None):
+    import base64  # here: rarely needed, and the hook path imports this module on every call
+    import binascii
+
     value = m.group("basic_value")
     try:  # user:password in base64, or it is just the word Basic before something else
         decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
@@ -583,9 +600,9 @@ _CLI_FLAGS = {
     ("sudo", "S"): (False, False, "stdin"),  # echo PASSWORD | sudo -S
 }
 _COMMAND_BREAK = re.compile(r"[|;\n]|&&|\$\(|`")
-_CLI_COMMAND = re.compile(r"(?<![\w\-.])(?:[\w.\-]*/)?(" + "|".join(sorted(map(re.escape, _CLI_FAMILIES), key=len, reverse=True))
+_CLI_COMMAND = (r"(?<![\w\-.])(?:[\w.\-]*/)?(" + "|".join(sorted(map(re.escape, _CLI_FAMILIES), key=len, reverse=True))
                           + r")(?![\w\-.])")
-_CLI_SUBCOMMAND = {"login": re.compile(r"[ \t]login(?![\w\-])"), "gh": re.compile(r"[ \t]secrets?[ \t]+set(?![\w\-])")}
+_CLI_SUBCOMMAND = {"login": r"[ \t]login(?![\w\-])", "gh": r"[ \t]secrets?[ \t]+set(?![\w\-])"}
 
 
 def _command(text: str, pos: int, memo: dict) -> str | None:
@@ -602,11 +619,11 @@ def _command(text: str, pos: int, memo: dict) -> str | None:
     if commands is None:
         end = breaks[i + 1] if i + 1 < len(breaks) else len(text)
         commands = []
-        for m in _CLI_COMMAND.finditer(text, start, end):
+        for m in _compiled(_CLI_COMMAND).finditer(text, start, end):
             family = _CLI_FAMILIES[m.group(1).lower()]
             sub = _CLI_SUBCOMMAND.get(family)
             if sub:  # docker login, gh secret set: the subcommand's position, found once
-                found = sub.search(text, m.end(), end)
+                found = _compiled(sub).search(text, m.end(), end)
                 commands.append((m.end(), family, found.end() if found else None))
             else:
                 commands.append((m.end(), family, m.end()))
@@ -618,9 +635,9 @@ def _command(text: str, pos: int, memo: dict) -> str | None:
     return family if ready is not None and ready <= pos else None
 
 
-_ECHO = re.compile(r"(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+(?:'%s(?:\\n)?'|\"%s(?:\\n)?\"|%s))?"
+_ECHO = (r"(?:echo|printf)(?:[ \t]+-[neE]{1,3})*(?:[ \t]+(?:'%s(?:\\n)?'|\"%s(?:\\n)?\"|%s))?"
                    r"[ \t]+(?P<v>\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s|;&'\"]{1,512})[ \t]*$")
-_HERESTRING = re.compile(r"[^\n|;&]{0,200}?<<<[ \t]*(?P<v>\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s|;&'\"]{1,512})")
+_HERESTRING = r"[^\n|;&]{0,200}?<<<[ \t]*(?P<v>\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s|;&'\"]{1,512})"
 
 
 def _stdin_secret(text: str, pos: int, end: int, spans) -> None:
@@ -634,12 +651,12 @@ def _stdin_secret(text: str, pos: int, end: int, spans) -> None:
             at = before.rfind(word, 0, pipe)
             while at >= 0 and not (at == 0 or before[at - 1] in " \t;&("):
                 at = before.rfind(word, 0, at)  # "printf-pw" inside the value is not the command
-            m = _ECHO.match(before, at, pipe) if at >= 0 else None
+            m = _compiled(_ECHO).match(before, at, pipe) if at >= 0 else None
             if m:
                 found = (line_start + m.start("v"), line_start + m.end("v"))
                 break
     if found is None:
-        m = _HERESTRING.match(text, end)
+        m = _compiled(_HERESTRING).match(text, end)
         if m:
             found = m.span("v")
     if found:
@@ -726,11 +743,11 @@ _FORWARD_HANDLERS = {
 }
 
 _ATTRIBUTES = frozenset("path domain expires max-age samesite secure httponly priority partitioned version comment".split())
-_PAIR_NAME = re.compile(r"(?:name|Name|NAME|key|Key|KEY)\\{0,3}[\"']?[ \t]*[:=][ \t]*\\{0,3}[\"']?"
+_PAIR_NAME = (r"(?:name|Name|NAME|key|Key|KEY)\\{0,3}[\"']?[ \t]*[:=][ \t]*\\{0,3}[\"']?"
                         r"([A-Za-z0-9_./:\-]{1,100})")
-_AUTH_VALUE = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9\-]{1,24})[ \t]{1,8})?(?P<cred>[^\s\"'\\,;]{8,4096})")
+_AUTH_VALUE = r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9\-]{1,24})[ \t]{1,8})?(?P<cred>[^\s\"'\\,;]{8,4096})"
 _PROSE_AFTER = re.compile(r",| +[A-Za-z]")
-_ANNOTATED = re.compile(r"(?:[ \t]*\|[ \t]*[A-Za-z_][A-Za-z0-9_.\[\]]{0,40})?[ \t]*=[ \t]*(?=[\"'])")
+_ANNOTATED = r"(?:[ \t]*\|[ \t]*[A-Za-z_][A-Za-z0-9_.\[\]]{0,40})?[ \t]*=[ \t]*(?=[\"'])"
 _MULTI_PART_SCHEMES = frozenset(("digest", "aws4-hmac-sha256", "oauth", "signature", "hoba", "mutual"))
 
 
@@ -779,7 +796,7 @@ def _keyed(m, text, n, spans) -> int:
     elif pos < n and text[pos] == "=" or sep == ":" and text.startswith("//", pos):
         return -1  # a comparison (password == x), or a URL
     if cls == "authorization":
-        v = _AUTH_VALUE.match(text, _skip_quote(text, pos))
+        v = _compiled(_AUTH_VALUE).match(text, _skip_quote(text, pos))
         if v is None:
             return -1
         scheme = (v.group("scheme") or "").lower()
@@ -809,13 +826,13 @@ def _keyed(m, text, n, spans) -> int:
     if sep == ":" and start > 0 and text[start - 1] == ":" and not quoted:
         return vend  # arn:aws:secretsmanager:...:secret:prod/db: a path of names, not a setting
     if cls == "value":  # - name: DB_PASSWORD / value: x, key="ApiKey" value="x", {"Name": ..., "Value": ...}
-        names = _PAIR_NAME.findall(text, max(0, start - 160), start)
+        names = _compiled(_PAIR_NAME).findall(text, max(0, start - 160), start)
         cls = _name_class(names[-1]) if names else None
         if cls not in ("password", "secret"):
             return vend
     after = text[vend] if vend < n else ""
     if not quoted and sep == ":":
-        annotated = _ANNOTATED.match(text, vend)
+        annotated = _compiled(_ANNOTATED).match(text, vend)
         if annotated and _IDENTIFIER.fullmatch(value.split("[", 1)[0]):  # api_key: str = "...", a default
             found = _read_value(text, annotated.end())
             if found is None or not found[2]:
@@ -863,22 +880,29 @@ def _sql(m, text, n, spans) -> int:
     return end
 
 
-def _spans(text: str) -> list:
-    """(start, end, kind, priority) of every secret in ``text``."""
+def _spans(text: str, m) -> list:
+    """(start, end, kind, priority) of every secret in ``text``; ``m``: the forward search's first match."""
     spans: list = []
     memo: dict = {}
-    for _, regex in _FORWARD:
-        m = regex.search(text)
-        while m:
-            resume = _FORWARD_HANDLERS[m.lastgroup](m, text, spans, memo)
-            m = regex.search(text, max(resume or 0, m.end() if m.end() > m.start() else m.end() + 1))
+    search = _FORWARD.search
+    while m:
+        resume = _FORWARD_HANDLERS[m.lastgroup](m, text, spans, memo)
+        m = search(text, max(resume or 0, m.end() if m.end() > m.start() else m.end() + 1))
     n = len(text)
+    if n >= 15:
+        for _, min_len, needle, pattern in _GATED:
+            if n >= min_len and needle in text:
+                for m in _compiled(pattern).finditer(text):
+                    _FORWARD_HANDLERS[m.lastgroup](m, text, spans, memo)
     found = None
     for _, sep, regex in _REVERSED:
         if sep in text:
             if found is None:
                 reversed_text, found = text[::-1], []
-            found += regex.finditer(reversed_text)
+            m = regex.search(reversed_text)
+            if m:
+                found.append(m)
+                found += regex.finditer(reversed_text, m.end())
     if found:
         found.sort(key=lambda m: -m.start())  # in text order, so a value read once is not read again
         value_end = -1
@@ -906,11 +930,28 @@ def _apply(text: str, spans: list) -> str:
     return "".join(out)
 
 
+# A UUID or an ISO 8601 timestamp: a quarter of the strings in a transcript or a hook payload, and
+# nothing in them can match a rule (test_uuids_and_timestamps_hold_nothing).
+_PLAIN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+                    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def redact_text(text: str) -> str:
     """``text`` with every secret replaced by ``[REDACTED:<kind>]``."""
     if not isinstance(text, str) or len(text) < 8:
         return text
-    spans = _spans(text)
+    if len(text) <= 36 and text[0] in _HEX_DIGITS and _PLAIN.fullmatch(text):
+        return text
+    m = _FORWARD.search(text)
+    if m is None and "=" not in text and ":" not in text and "'" not in text:
+        n = len(text)
+        for _, min_len, needle, _ in _GATED:
+            if n >= min_len and needle in text:
+                break
+        else:
+            return text  # no marker at all: the common case
+    spans = _spans(text, m)
     return _apply(text, spans) if spans else text
 
 
@@ -940,6 +981,18 @@ def _member(cls: str | None, value):
     return value
 
 
+_KEY_CLASSES: dict = {}  # dict key -> _name_class(key): the same few keys recur in every payload
+
+
+def _key_class(key):
+    cls = _KEY_CLASSES.get(key, 0)
+    if cls == 0:
+        if len(_KEY_CLASSES) > 4096:
+            _KEY_CLASSES.clear()
+        cls = _KEY_CLASSES[key] = _name_class(key) if isinstance(key, str) else None
+    return cls
+
+
 def _redact_tree(root, copy: bool):
     """``root`` with every string redacted, walked without recursion (a payload may be nested deeper
     than the interpreter's stack); (value, changed). With ``copy`` the containers are new."""
@@ -954,24 +1007,69 @@ def _redact_tree(root, copy: bool):
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            pair = None  # {"name": "DB_PASSWORD", "value": "x"} (Kubernetes, ECS, SSM): the value is the secret
-            for k in ("name", "Name", "key", "Key"):
-                if isinstance(node.get(k), str) and _name_class(node[k]) in ("password", "secret"):
-                    pair = _name_class(node[k])
-            items = [(k, v, pair if pair and k in ("value", "Value") else _name_class(k) if isinstance(k, str) else None)
-                     for k, v in node.items()]
+            pair = None  # {"name": "DB_PASSWORD", "value": "x"}: the value is the secret
+            if "value" in node or "Value" in node:
+                for k in ("name", "Name", "key", "Key"):
+                    if isinstance(node.get(k), str) and _name_class(node[k]) in ("password", "secret"):
+                        pair = _name_class(node[k])
+            for k, v in node.items():
+                t = v.__class__
+                if t is str:
+                    cls = _KEY_CLASSES.get(k, 0)
+                    if cls == 0:
+                        cls = _key_class(k)
+                    if pair and k in ("value", "Value"):
+                        cls = pair
+                    if cls is None:
+                        if len(v) < 8:
+                            continue
+                        new = redact_text(v)
+                    else:
+                        new = _member(cls, v)
+                    if new != v:
+                        node[k] = new
+                        changed = True
+                elif t is dict or t is list:
+                    if copy:
+                        v = node[k] = t(v)
+                    stack.append(v)
+                elif t is int or t is float or t is bool or v is None:
+                    if t is not bool and v is not None and _key_class(k) == "password":
+                        new = _member("password", v)
+                        if new is not v:
+                            node[k] = new
+                            changed = True
+                elif isinstance(v, (dict, list)):  # subclasses, from redact_value's callers
+                    if copy:
+                        v = node[k] = dict(v) if isinstance(v, dict) else list(v)
+                    stack.append(v)
+                elif isinstance(v, str):
+                    new = _member(_key_class(k), v)
+                    if new != v:
+                        node[k] = new
+                        changed = True
         else:
-            items = [(i, v, None) for i, v in enumerate(node)]
-        for k, v, cls in items:
-            if isinstance(v, (dict, list)):
-                if copy:
-                    v = node[k] = dict(v) if isinstance(v, dict) else list(v)
-                stack.append(v)
-                continue
-            new = _member(cls, v)
-            if new is not v and new != v:
-                node[k] = new
-                changed = True
+            for i, v in enumerate(node):
+                t = v.__class__
+                if t is str:
+                    if len(v) >= 8:
+                        new = redact_text(v)
+                        if new != v:
+                            node[i] = new
+                            changed = True
+                elif t is dict or t is list:
+                    if copy:
+                        v = node[i] = t(v)
+                    stack.append(v)
+                elif isinstance(v, (dict, list)):
+                    if copy:
+                        v = node[i] = dict(v) if isinstance(v, dict) else list(v)
+                    stack.append(v)
+                elif isinstance(v, str):
+                    new = redact_text(v)
+                    if new != v:
+                        node[i] = new
+                        changed = True
     return top, changed
 
 
