@@ -117,6 +117,21 @@ def register_routes():
 
 
 @hookimpl
+def extra_template_vars(view_name, request, datasette):
+    """Datasette's home page links the overview (templates/index.html), for whom it opens."""
+    if view_name != "index":
+        return {}
+
+    async def inner():
+        actor = request.actor if request is not None else None
+        mine = [n for n in databases.known(datasette)
+                if await permissions.allowed(datasette, actor, n, execute_sql=True)]
+        return {"claude_overview": {"href": datasette.urls.path("/-/claude"), "databases": mine}} if mine else {}
+
+    return inner
+
+
+@hookimpl
 def menu_links(datasette, actor):
     async def inner():
         # only for whom the overview opens: one of our databases they may see and run SQL on

@@ -194,6 +194,12 @@ def count(value) -> str:
     return "—" if value is None else f"{int(value):,}"
 
 
+def counted(value, noun: str, plural: str | None = None) -> str:
+    """``1 session``, ``2,310 sessions``: a count with its noun, singular when it is one."""
+    n = int(value or 0)
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+
+
 def duration(ms) -> str:
     """``3m 12s``, ``1h 04m``, ``850 ms``."""
     if ms is None:

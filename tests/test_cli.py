@@ -53,6 +53,31 @@ def test_default_db_is_in_home_and_samples_are_used_without_history(tmp_path):
     assert rows(db, "select count(*) n from api_requests")[0]["n"] > 200
 
 
+def test_an_empty_projects_directory_falls_back_to_the_samples(tmp_path):
+    """A fresh Claude Code install makes ~/.claude/projects with nothing in it (or empty project
+    folders): "no transcripts found" is what counts, not whether the directory exists."""
+    (tmp_path / "home" / ".claude" / "projects" / "-home-me-new").mkdir(parents=True)
+    r = claude_ingest("backfill", env=environ(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "No transcripts found" in r.stderr and "sample transcripts" in r.stderr
+    db = tmp_path / "home" / ".claude" / "claude.db"
+    assert rows(db, "select count(*) n from sessions")[0]["n"] == 3
+    assert "6 files read" in r.stdout
+
+
+def test_the_samples_are_never_mixed_into_a_database_with_history(tmp_path):
+    db = tmp_path / "mine.db"
+    one = sorted(PROJECTS.rglob("*.jsonl"))[0]
+    assert claude_ingest("backfill", one, "--db", db, env=environ()).returncode == 0
+    before = rows(db, "select count(*) n from sessions")[0]["n"]
+    (tmp_path / "home" / ".claude" / "projects").mkdir(parents=True)  # transcripts since deleted
+    r = claude_ingest("backfill", "--db", db, env=environ(), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "No transcripts found" in r.stderr and "unchanged" in r.stderr
+    assert "sample transcripts" not in r.stderr
+    assert rows(db, "select count(*) n from sessions")[0]["n"] == before
+
+
 def test_bad_lines_show_in_the_summary(tmp_path):
     f = tmp_path / "s.jsonl"
     f.write_text('{"type":"user","sessionId":"s","uuid":"u","message":{"content":"hi"}}\nnot json\n')

@@ -89,13 +89,17 @@ async def test_menu_link_shows_only_to_whom_may_open_the_page(fixture_db, denied
     anonymous = await ds.client.get("/" if denied != "instance" else "/-/claude")
     assert anonymous.status_code == (200 if denied != "instance" else 403)
     assert "Agent overview" not in anonymous.text
+    assert "claude-home" not in anonymous.text  # nor the home page's link
     admin = await ds.client.get("/", cookies=admin_cookies(ds))
     assert MENU_LINK in admin.text
+    assert 'class="claude-home"' in admin.text and "what your coding agents did in claude:" in admin.text
 
 
 async def test_menu_link_shows_when_one_of_several_databases_may_be_seen(fixture_db, tmp_path):
     paths = _copies(fixture_db, tmp_path, "secret", "work")
     ds = serve(paths, {"databases": {"secret": {"allow": ADMIN}}})
-    assert MENU_LINK in (await ds.client.get("/")).text
+    home = (await ds.client.get("/")).text
+    assert MENU_LINK in home
+    assert "what your coding agents did in work:" in home  # the home page names only what they may see
     ds = serve(paths, {"databases": {"secret": {"allow": ADMIN}, "work": {"allow": ADMIN}}})
     assert "Agent overview" not in (await ds.client.get("/")).text

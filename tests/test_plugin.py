@@ -7,6 +7,7 @@ straight from the fixture files, independently of the ingest code.
 
 import asyncio
 import json
+import re
 import sqlite3
 from collections import Counter
 
@@ -14,7 +15,8 @@ import datasette
 import pytest
 from datasette.app import Datasette
 
-from helpers import PROJECTS
+from helpers import PROJECTS, claude_ingest
+from datasette_claude import format as fmt
 from datasette_claude import resources
 
 DATASETTE_1 = datasette.__version__.startswith("1.")
@@ -229,6 +231,70 @@ async def test_overview_page(ds):
     assert "/claude/daily_usage?start=" in html
 
 
+def _figures(html: str) -> dict:
+    """The overview's cards: label (its first word) -> the value shown."""
+    cards = re.findall(r'<div class="value"[^>]*>(.*?)</div><div class="label">(.*?)</div>', html)
+    return {label.split()[0]: value for value, label in cards}
+
+
+def _bar_labels(html: str, panel: str) -> list[str]:
+    svg = html[html.index(f">{panel}</a></h2>"):]
+    svg = svg[:svg.index("</svg>")]
+    return re.findall(r'class="tick label"[^>]*><title>(.*?)</title>', svg)
+
+
+async def test_every_figure_and_panel_obeys_every_filter(ds, fixture_db):
+    """Each project, agent and machine filter against the database's own counts, computed here
+    from the detail tables rather than from the views the page reads."""
+    db = sqlite3.connect(fixture_db)
+    checks = [("project", p) for p, in db.execute("select distinct project_path from sessions")]
+    checks += [("project", "spotter"), ("agent", "claude"), ("machine", db.execute("select host from sessions").fetchone()[0])]
+    column = {"project": "project_path", "agent": "source", "machine": "host"}
+    for key, value in checks:
+        html = (await ds.client.get("/-/claude", params={"days": "3660", key: value})).text
+        if key == "project" and db.execute("select 1 from sessions where project_path = ?", [value]).fetchone():
+            where, args = "project_path = ?", [value]  # a whole path: only that project
+        else:
+            where, args = f"{column[key]} like ?", [f"%{value}%"]
+        chosen = f"select id from sessions where {where}"
+        sessions = db.execute(f"select count(*) from (select session_id from api_requests where session_id in ({chosen}) "
+                              f"union select session_id from tool_calls where session_id in ({chosen}))", args * 2).fetchone()[0]
+        cost = db.execute(f"select coalesce(sum(cost_usd), 0) from api_requests where session_id in ({chosen})", args).fetchone()[0]
+        calls, failed = db.execute(f"select count(*), coalesce(sum(is_error), 0) from tool_calls where session_id in ({chosen})",
+                                   args).fetchone()
+        projects = [p for p, in db.execute(f"select distinct project_path from sessions where id in ({chosen}) "
+                                           "and id in (select session_id from api_requests)", args)]
+        shown = _figures(html)
+        assert shown["sessions"] == f"{sessions:,}", (key, value)
+        assert shown["estimated"] == fmt.money(cost), (key, value)
+        assert shown["tool"] == f"{calls:,}" and shown["failed"] == f"{failed:,}", (key, value)
+        assert sorted(_bar_labels(html, "Cost per project")) == sorted(projects), (key, value)
+        panel = html[html.index("Sessions that cost the most"):]
+        top = re.findall(r'<td title="([^"]*)">', panel[:panel.index("</table>")])
+        assert top and set(top) <= {p for p, in db.execute(f"select project_path from sessions where {where}", args)}
+    # the one session of spotter-a0y: 1 session next to its own cost (the issue's 9 sessions beside $12.23)
+    html = (await ds.client.get("/-/claude?days=3660&project=spotter-a0y")).text
+    assert _figures(html)["sessions"] == "1"
+
+
+async def test_failure_rates_show_n_of_n(ds):
+    html = (await ds.client.get("/-/claude?days=3660")).text
+    svg = html[html.index(">Failure rate per tool</a></h2>"):]
+    svg = svg[:svg.index("</svg>")]
+    assert re.search(r"% · \d+ of \d+</text>", svg)  # drawn beside each bar, not only in the tooltip
+    assert "1 sessions" not in html and "1 requests" not in html
+
+
+async def test_an_empty_database_says_what_to_run(tmp_path):
+    db = tmp_path / "fresh.db"
+    (tmp_path / "nothing").mkdir()
+    assert claude_ingest("backfill", tmp_path / "nothing", "--db", db).returncode == 0
+    html = (await Datasette([str(db)]).client.get("/-/claude")).text
+    assert "Nothing has been recorded in this database yet" in html
+    assert f"claude-ingest backfill --db {db}" in html and "install-hooks" in html
+    assert "class=\"claude-figure\"" not in html
+
+
 BAD_OVERVIEW_PARAMETERS = [
     ("end=0001-01-01", "before 0001-01-01"),  # 30 days back from year 1: OverflowError, a 500 once
     ("end=0001-01-01&days=2", "before 0001-01-01"),
@@ -314,6 +380,8 @@ async def test_unrelated_database_is_left_alone(tmp_path):
     ds = Datasette([str(other)])
     assert (await ds.client.get("/other/daily_usage.json")).status_code == 404
     assert (await ds.client.get("/-/claude")).status_code == 404
+    home = (await ds.client.get("/")).text
+    assert "claude-home" not in home and "<h2" in home  # Datasette's own home page, with no link
     page = await ds.client.get("/other/sessions")
     assert "One row per agent session" not in page.text
 

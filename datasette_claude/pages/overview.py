@@ -83,7 +83,7 @@ async def overview(datasette, request):
     labels = fmt.project_labels(p["project_path"] for p in r["projects"])
     multi = len(offered) > 1
     context = {
-        "database": name, "databases": offered, "start": start, "end": end, "days": days, "filters": filters,
+        "database": name, "db_path": db.path or f"{name}.db", "databases": offered, "start": start, "end": end, "days": days, "filters": filters,
         "latest": latest, "fmt": fmt, "labels": labels, "empty": not any(r["anything"][0].values()),
         "nothing_here": not r["figures"][0]["requests"] and not r["figures"][0]["calls"],
         "choices": {f: [c for c in r["choices"] if c["filter"] == f] for f in ("agent", "machine")},
@@ -116,21 +116,21 @@ def _panels(r: dict, labels: dict, link) -> list[dict]:
         {"title": "Failure rate per tool", "href": link("tool_error_rates"),
          "svg": bars(r["tool_failures"], "tool_name", "failure_rate_pct", unit="%",
                                    label="failure rate per tool",
-                                   detail=lambda t: f"{t['failures']:,} of {t['calls']:,} calls",
+                                   detail=lambda t: f"{t['failures']:,} of {fmt.counted(t['calls'], 'call')}",
                                    note=lambda t: f"{t['failures']:,} of {t['calls']:,}")},
         {"title": "Hot files", "href": link("hot_files"),
          "svg": bars(files, "short", "touches", label="hot files", paths=True,
-                                   detail=lambda f: f"{f['reads']:,} reads, {f['edits']:,} edits, "
-                                                    f"{f['sessions']:,} sessions")},
+                                   detail=lambda f: ", ".join((fmt.counted(f['reads'], 'read'), fmt.counted(f['edits'], 'edit'),
+                                                               fmt.counted(f['sessions'], 'session'))))},
         {"title": "Compactions per day", "href": link("compaction_frequency"),
          "svg": columns(compactions, "day", "n", "trigger", label="compactions per day")},
         {"title": "Cost per project", "href": link("project_usage"),
          "svg": bars(projects, "label", "cost_usd", unit="$", label="cost per project",
                                    tips=lambda p: p["project"] or "(no project)",
-                                   detail=lambda p: f"{p['sessions']:,} sessions")},
+                                   detail=lambda p: fmt.counted(p['sessions'], 'session'))},
         {"title": "Cost per model", "href": link("daily_usage"),
          "svg": bars(r["cost_by_model"], "model", "cost_usd", unit="$", label="cost per model",
-                                   detail=lambda m: f"{m['requests']:,} requests, {fmt.tokens(m['tokens'])} tokens")},
+                                   detail=lambda m: f"{fmt.counted(m['requests'], 'request')}, {fmt.tokens(m['tokens'])} tokens")},
     ]
 
 

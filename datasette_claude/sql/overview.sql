@@ -4,9 +4,12 @@
 -- The per-day rollups answer them (they keep the days pruned from the detail).
 
 -- name: chosen_sessions
--- The sessions the filters let through (all of them when no filter is set).
+-- The sessions the filters let through (all of them when no filter is set). A project is a whole
+-- path when one matches (so /a/spotter does not take in /a/spotter-worktrees/...), else any part of one.
 select id from sessions
- where (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+ where (coalesce(:project, '') = '' or project_path = :project
+        or (project_path like '%' || :project || '%'
+            and not exists (select 1 from sessions s where s.project_path = :project)))
    and (coalesce(:agent, '') = '' or source = :agent)
    and (coalesce(:machine, '') = '' or host = :machine)
 

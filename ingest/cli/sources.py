@@ -33,17 +33,7 @@ def backfill(paths, db_path, quiet):
     """
     from ..load.transcripts import backfill as run_backfill
 
-    paths = list(paths)
-    if not paths:
-        paths = existing_projects_dirs()
-        if not paths:
-            where = ", ".join(str(p) for p in claude_projects_dirs())
-            click.echo(
-                f"No Claude Code history at {where}: ingesting the sample transcripts that ship "
-                f"with datasette-claude ({samples_dir()}) so there is something real to explore.",
-                err=True,
-            )
-            paths = [samples_dir()]
+    paths = list(paths) or _default_sources(db_path)
     show_bar = not quiet and sys.stderr.isatty()
 
     def progress(total):
@@ -54,6 +44,45 @@ def backfill(paths, db_path, quiet):
     summary = run_backfill(db_path, paths, progress=progress)
     if not quiet:
         click.echo(f"backfill {db_path}: {summary.line()}")
+
+
+def _has_transcripts(directory: Path) -> bool:
+    """Whether a projects directory holds at least one transcript (stops at the first found)."""
+    return next(directory.rglob("*.jsonl"), None) is not None
+
+
+def _holds_sessions(db_path: Path) -> bool:
+    """Whether the database already has something in it (then the samples are not mixed in)."""
+    import sqlite3
+
+    if not Path(db_path).is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as conn:
+            return conn.execute("select exists(select 1 from sessions)").fetchone()[0] == 1
+    except sqlite3.Error:  # not ours, or no sessions table yet: backfill itself reports a bad file
+        return False
+
+
+def _default_sources(db_path: Path) -> list[Path]:
+    """Claude Code's projects directories; on a first run where they hold no transcript (missing,
+    or the empty directory a fresh install makes), the real sample transcripts shipped with the
+    package, so the dashboard has something true to show. Never mixed into a database with data."""
+    where = ", ".join(str(p) for p in claude_projects_dirs())
+    found = [p for p in existing_projects_dirs() if _has_transcripts(p)]
+    if found:
+        return found
+    absent = "No Claude Code history" if not existing_projects_dirs() else "No transcripts found"
+    if _holds_sessions(db_path):
+        click.echo(f"{absent} at {where}: nothing to read; {db_path} is unchanged.", err=True)
+        return []
+    click.echo(
+        f"{absent} at {where}: ingesting the sample transcripts that ship with datasette-claude "
+        f"({samples_dir()}) so there is something real to explore. Run `claude-ingest backfill` "
+        "again once Claude Code has written transcripts: they are added beside the samples.",
+        err=True,
+    )
+    return [samples_dir()]
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
