@@ -203,15 +203,26 @@ class Backfill:
             self._commit()
 
     # ------------------------------------------------------------------------------------------
+    def make_parser(self, tf: TranscriptFile):
+        """The parser for one file: fed decoded lines (``feed``), asked for what it summarised
+        (``finish``), with ``session_id`` and ``unpriced`` (a loader of another line format
+        overrides this, and ``skip_raw``, and reads its files the same way)."""
+        ctx = FileContext(path=str(tf.path), kind=tf.kind, session_hint=tf.session_hint, agent_id=tf.agent_id,
+                          meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
+        return TranscriptParser(ctx)
+
+    @staticmethod
+    def skip_raw(raw: bytes) -> bool:
+        """A line known to hold nothing to store without decoding it (Claude Code's live progress)."""
+        return _is_live_progress(raw)
+
     def ingest_file(self, tf: TranscriptFile, st: os.stat_result | None) -> None:
         path = str(tf.path)
         if st is None:
             self._file_failed(path, "file vanished or cannot be read")
             return
         known = self._known.get(path)
-        ctx = FileContext(path=path, kind=tf.kind, session_hint=tf.session_hint, agent_id=tf.agent_id,
-                          meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
-        parser = TranscriptParser(ctx)
+        parser = self.make_parser(tf)
         try:
             f, st = files.open_regular(tf.path)  # a FIFO is refused at once, never waited on
         except files.NotRegularFile as e:
@@ -249,7 +260,7 @@ class Backfill:
                                               f"({files.MAX_LINE_BYTES:,} bytes at most): not read", raw)
             elif not raw.isspace():
                 lines += 1
-                if obj is None and _is_live_progress(raw):
+                if obj is None and self.skip_raw(raw):
                     continue
                 try:
                     if obj is None:
