@@ -70,16 +70,23 @@ class OpenCodeSummary:
     unpriced: Counter = field(default_factory=Counter)
     spooled: int = 0
     seconds: float = 0.0
+    go_stores: object = None  # the CrushSummary of the Go OpenCode stores found there, if any
+    not_stores: list = field(default_factory=list)  # SQLite files that are no OpenCode store, said so
 
     def line(self) -> str:
         rows, unpriced = rows_text(self.rows), unpriced_text(self.unpriced)
         read = ", ".join(self.sources_read) or "nothing"
         spooled = f", {self.spooled} spooled events replayed" if self.spooled else ""
-        return (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
-                f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
-                f"{self.skipped_duplicates} already in opencode.db skipped, "
-                f"{self.bad_files} unreadable files{spooled}; "
-                f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+        out = (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
+               f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
+               f"{self.skipped_duplicates} already in opencode.db skipped, "
+               f"{self.bad_files} unreadable files{spooled}; "
+               f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+        if self.go_stores is not None:
+            out += f"; the Go OpenCode / Crush stores: {self.go_stores.line()}"
+        for said in self.not_stores:
+            out += f"; not read: {said}"
+        return out
 
 
 # -- reading the stores ------------------------------------------------------------------------------
@@ -342,11 +349,22 @@ def _lift_v0_part(part: dict, info: dict) -> dict:
 def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, force: bool = False):
     """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db`` (a database
     path or an open connection)."""
+    from . import crush
+
     started = time.perf_counter()
     started_at = now_iso()
     root = Path(path or default_data_dir()).expanduser()
+    # The Go OpenCode (opencode-ai/opencode, 2025) kept a store per project, .opencode/opencode.db,
+    # of another schema: given one (or the project holding it), it is read as such.
+    go_stores = crush.find_stores([root]) if root.is_file() or (root / ".opencode").is_dir() else []
     with store_mod.opened(db) as conn:
         run = _Run(conn, Reader(root, host=host), force=force)
+        if go_stores:
+            run.summary.go_stores = crush.ingest_crush(conn, go_stores, host=host, force=force, strict=False)
+            go_stores = run.summary.go_stores.handled
+            run.go_stores = {p.resolve() for p in go_stores}
+            if not go_stores:
+                run.summary.go_stores = None
         run.summary.spooled = replay_spool(conn, store_mod.path_of(conn))  # what the plugin could not store live
         try:
             plan = run.plan()
@@ -355,6 +373,9 @@ def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, fo
         finally:
             run.close()
         summary = run.finish(time.perf_counter() - started)
+        if root.is_file() and not summary.sources_read and not summary.sources_unchanged and not go_stores \
+                and summary.not_stores:
+            raise crush.NotAStore(summary.not_stores[0])
         with run.store.atomic():
             run.store.add("ingest_runs", runs.run_row(
                 summary.run_id, "opencode", started_at, summary.seconds, files_seen=len(plan),
@@ -378,17 +399,29 @@ class _Run:
         self.db_sessions: set[str] = set()
         self.seen_messages: set[str] = set()
         self.opened: list = []
+        self.go_stores: set = set()  # read by ingest.load.crush, not here
 
     def plan(self) -> list[tuple]:
         """(kind, key, fingerprint, handle, session ids) per store. Sessions first, from every
         generation, so that any child finds its top-level session."""
         reader, plan = self.reader, []
+        from .crush import describe, is_go_store
+
         for db_file in reader.databases():
+            if db_file.resolve() in self.go_stores:
+                continue
             src = SqliteSource(db_file)
             fingerprint = src.fingerprint()
             key = str(db_file.resolve())
             try:
                 src_conn = src.connect()
+                if "session" not in _tables(src_conn):  # never a silent "0 sessions"
+                    what = ("a Go OpenCode store (read it with `claude-ingest crush`)" if is_go_store(src_conn)
+                            else f"not an OpenCode store (its tables: {describe(src_conn)})")
+                    self.summary.not_stores.append(f"{db_file} is {what}")
+                    src_conn.close()
+                    src.close()
+                    continue
                 ids = reader.load_db_sessions(src_conn, key)
             except sqlite3.DatabaseError as e:
                 src.close()
