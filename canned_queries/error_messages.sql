@@ -2,8 +2,8 @@
 -- description: >-
 --   The most frequent errors, from failed tool calls and from the API (rate limits, overload,
 --   authentication), grouped by their first 160 characters. search narrows to messages containing
---   that text.
--- params: [start, end, search]
+--   that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
+-- params: [start, end, search, agent]
 -- chart: {mark: bar, x_column: occurrences, x_type: quantitative, y_column: message, y_type: nominal, color_column: source}
 -- hide_sql: true
 with errs as (
@@ -26,7 +26,8 @@ select
   count(distinct session_id) as sessions,
   max(at) as last_seen
 from errs
-where coalesce(:search, '') = '' or message like '%' || :search || '%'
+where (coalesce(:search, '') = '' or message like '%' || :search || '%')
+  and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
 group by source, what, 3
 order by occurrences desc
 limit 100

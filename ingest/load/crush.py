@@ -24,7 +24,6 @@ from ..errors import IngestError
 from ..identity import host as this_host
 from ..parse.crush import CrushParser
 from . import files, runs
-from .opencode import SqliteSource
 from .runs import rows_text
 
 STORES = ((".crush", "crush.db", "crush"), (".opencode", "opencode.db", "opencode-go"))
@@ -126,7 +125,7 @@ def ingest_crush(db, paths: Iterable[Path] | None = None, *, host: str | None = 
         store = store_mod.Store(conn, batch_size=None)
         known = dict(conn.execute("select path, head_hash from ingest_files where kind in ('crush', 'opencode-go')"))
         for path in stores:
-            src = SqliteSource(path)
+            src = files.SqliteSource(path)
             key, fingerprint = str(path.resolve()), src.fingerprint()
             if not force and known.get(key) == fingerprint:
                 summary.stores_unchanged += 1

@@ -26,11 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
-import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +42,7 @@ from . import hooks as hook_mod
 from .runs import rows_text, unpriced_text
 
 DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
-BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
+BUSY_TIMEOUT_MS = files.STORE_BUSY_TIMEOUT_MS
 COMMIT_EVERY = 20000  # records per transaction
 
 
@@ -96,49 +93,7 @@ def _read_json(path: Path):
     return files.read_json(path)
 
 
-class SqliteSource:
-    """One ``opencode*.db``: how to tell it changed, and how to open it without disturbing OpenCode."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.name = path.name
-        self._copy: Path | None = None
-
-    def fingerprint(self) -> str:
-        parts = []
-        for p in (self.path, Path(str(self.path) + "-wal")):
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            if st.st_size:  # an empty -wal (a reader, ours included, may leave one) holds nothing new
-                parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
-        return "|".join(parts)
-
-    def connect(self) -> sqlite3.Connection:
-        """Read-only, beside the live OpenCode: a ``mode=ro`` URI, its busy timeout, never immutable.
-        A database that cannot be opened so (a WAL database whose directory is read-only, with no
-        ``-shm`` yet) is read from a copy."""
-        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("select count(*) from sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            tmp = Path(tempfile.mkdtemp(prefix="claude-ingest-opencode-"))
-            for suffix in ("", "-wal"):
-                src = Path(str(self.path) + suffix)
-                if src.exists():
-                    shutil.copyfile(src, tmp / (self.path.name + suffix))
-            self._copy = tmp
-            conn = sqlite3.connect(tmp / self.path.name, timeout=BUSY_TIMEOUT_MS / 1000)
-            return conn
-
-    def close(self) -> None:
-        if self._copy:
-            shutil.rmtree(self._copy, ignore_errors=True)
-            self._copy = None
+SqliteSource = files.SqliteSource  # shared with the Go OpenCode / Crush loader
 
 
 def _session_from_row(row: dict) -> dict:
