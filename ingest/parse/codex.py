@@ -142,6 +142,7 @@ class CodexParser:
         self._first = self._last = None
         self._last_total = None  # the running total of the last token_count: a repeat has the same
         self._ts = None  # pre-envelope items have no time of their own: the last one seen
+        self._legacy = False  # a pre-envelope rollout: no user_message events, the user items are the prompts
 
     # ------------------------------------------------------------------------------------------
     def feed(self, obj) -> list[tuple[str, dict]]:
@@ -165,6 +166,7 @@ class CodexParser:
             if kind in BARE_ITEMS:
                 return self._response_item(obj, ts)
             if kind is None and _str(obj.get("id")):
+                self._legacy = True
                 return self._session_meta(obj, ts)
             if kind is None:
                 raise BadLine("neither an envelope nor a rollout item")
@@ -253,7 +255,10 @@ class CodexParser:
                 return []
             if role == "user" and text.lstrip().startswith(_INJECTED):
                 return []
-            return [("messages", {"uuid": f"{self._sid()}:{_digest(ts, role, text)}", **self._base(),
+            key = f"{self._sid()}:{_digest(ts, role, text)}"
+            prompt = [("prompts", {"id": key, "uuid": key, "session_id": self._sid(), "timestamp": ts, "text": text})] \
+                if role == "user" and self._legacy and not self.agent_id else []
+            return prompt + [("messages", {"uuid": key, **self._base(),
                                   "type": role, "timestamp": ts, "is_sidechain": int(self.agent_id is not None),
                                   "is_meta": 0, "model": self.model if role == "assistant" else None,
                                   "content_types": ",".join(sorted({b.get("type", "?") for b in p["content"]
