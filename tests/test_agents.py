@@ -208,6 +208,40 @@ def test_codex_rollouts_from_before_the_envelope(tmp_path):
     assert (call["command"], call["is_error"], call["duration_ms"]) == ("ls -la", 1, 200)
 
 
+def test_codex_subagent_rollouts_belong_to_their_parent_session(tmp_path):
+    # Hand-made (marked as such): a subagent's rollout in the shape of Codex 0.14x (session_meta
+    # source.subagent.thread_spawn); the real rollouts found have no subagent.
+    parent = next(CODEX.rglob("rollout-2026-05-11T11-26-55-*.jsonl"))
+    child_id = "019e1700-0000-7000-8000-00000000c41d"
+    child = tmp_path / f"rollout-2026-05-11T11-40-00-{child_id}.jsonl"
+    lines = [
+        {"timestamp": "2026-05-11T08:40:00.000Z", "type": "session_meta", "payload": {
+            "id": child_id, "cwd": "/Users/Sample_User/repos/codemie-ai/codemie-code", "cli_version": "0.142.3",
+            "source": {"subagent": {"thread_spawn": {"parent_thread_id": "019e1625-789d-76c0-80ab-3724b5ddb799",
+                                                     "depth": 1, "agent_role": "explorer"}}}}},
+        {"timestamp": "2026-05-11T08:40:01.000Z", "type": "turn_context", "payload": {"model": "gpt-5.5"}},
+        {"timestamp": "2026-05-11T08:40:02.000Z", "type": "response_item", "payload": {
+            "type": "function_call", "name": "exec_command", "arguments": json.dumps({"cmd": "rg -n TODO"}),
+            "call_id": "call_child1"}},
+        {"timestamp": "2026-05-11T08:40:03.000Z", "type": "event_msg", "payload": {"type": "token_count", "info": {
+            "total_token_usage": {"input_tokens": 900, "cached_input_tokens": 100, "output_tokens": 50,
+                                  "reasoning_output_tokens": 10, "total_tokens": 950},
+            "last_token_usage": {"input_tokens": 900, "cached_input_tokens": 100, "output_tokens": 50,
+                                 "reasoning_output_tokens": 10, "total_tokens": 950}}}},
+    ]
+    child.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    db = tmp_path / "claude.db"
+    ingest_codex(db, [parent, child])
+    assert [r["id"] for r in rows(db, "select id from sessions")] == ["019e1625-789d-76c0-80ab-3724b5ddb799"]
+    (agent,) = rows(db, "select * from subagents")
+    assert (agent["agent_id"], agent["session_id"], agent["agent_type"], agent["model"]) == (
+        child_id, "019e1625-789d-76c0-80ab-3724b5ddb799", "explorer", "gpt-5.5")
+    (call,) = rows(db, "select * from tool_calls where agent_id is not null")
+    assert (call["command"], call["is_sidechain"], call["session_id"]) == ("rg -n TODO", 1, agent["session_id"])
+    (usage,) = rows(db, "select * from api_requests where agent_id is not null")
+    assert (usage["input_tokens"], usage["cache_read_input_tokens"], usage["output_tokens"]) == (800, 100, 50)
+
+
 def test_codex_command_line(tmp_path):
     db = tmp_path / "claude.db"
     ran = claude_ingest("codex", CODEX, "--db", db)

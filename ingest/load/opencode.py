@@ -311,7 +311,7 @@ def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, fo
     root = Path(path or default_data_dir()).expanduser()
     # The Go OpenCode (opencode-ai/opencode, 2025) kept a store per project, .opencode/opencode.db,
     # of another schema: given one (or the project holding it), it is read as such.
-    go_stores = crush.find_stores([root]) if root.is_file() or (root / ".opencode").is_dir() else []
+    go_stores = crush.find_stores([root])
     with store_mod.opened(db) as conn:
         run = _Run(conn, Reader(root, host=host), force=force)
         if go_stores:
