@@ -2,8 +2,8 @@
 -- description: >-
 --   The most frequent errors, from failed tool calls and from the API (rate limits, overload,
 --   authentication), grouped by their first 160 characters. search narrows to messages containing
---   that text.
--- params: [start, end, search]
+--   that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
+-- params: [start, end, search, agent]
 -- hints: {search: 'part of the message, e.g. timeout'}
 -- chart: {type: bars, label: message, y: occurrences, note: '{sessions} sessions'}
 -- hide_sql: true
@@ -31,7 +31,8 @@ select
   session_id,
   step as tool_use_id
 from errs
-where coalesce(:search, '') = '' or message like '%' || :search || '%'
+where (coalesce(:search, '') = '' or message like '%' || :search || '%')
+  and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
 group by source, what, 3
 order by occurrences desc
 limit 100

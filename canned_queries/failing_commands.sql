@@ -1,8 +1,8 @@
 -- title: Failing commands
 -- description: >-
 --   Shell commands that fail most often, with how often they ran, their failure rate and the
---   latest error. search narrows to commands containing that text.
--- params: [start, end, project, search]
+--   latest error. search narrows to commands containing that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
+-- params: [start, end, project, agent, search]
 -- hints: {search: 'part of the command, e.g. pytest'}
 -- chart: {type: bars, label: command, y: failures, note: '{failures} of {runs} runs'}
 -- hide_sql: true
@@ -20,6 +20,7 @@ with runs as (
     and (coalesce(:search, '') = '' or t.command like '%' || :search || '%')
     and (coalesce(:project, '') = ''
          or t.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+    and (coalesce(:agent, '') = '' or t.session_id in (select id from sessions where source = :agent))
   group by t.command
   having sum(t.is_error) > 0
   order by failures desc, runs desc

@@ -1,18 +1,20 @@
 -- title: Session leaderboard
 -- description: >-
 --   Sessions ranked by estimated cost (or, with order_by, by tool_calls, errors or duration), with
---   their tool calls, failed calls, compactions and subagents. Sessions started within the date range.
--- params: [start, end, project, order_by]
+--   their tool calls, failed calls, compactions and subagents. Sessions started within the date range;
+--   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
+-- params: [start, end, project, agent, order_by]
 -- choices: {order_by: ['', tool_calls, errors, duration]}
 -- hints: {order_by: 'cost (the default), tool_calls, errors or duration'}
 -- chart: {type: bars, label: session_id, y: cost_usd, unit: $, by_param: {order_by: {tool_calls: tool_calls, errors: errors, duration: duration_min}}}
 -- hide_sql: true
 with chosen as (
-  select id, project_path, coalesce(label, title, summary) as title, model, started_at, ended_at
+  select id, source, project_path, coalesce(label, title, summary) as title, model, started_at, ended_at
   from sessions
   where started_at >= coalesce(nullif(:start, ''), '0000')
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
     and (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+    and (coalesce(:agent, '') = '' or source = :agent)
 ),
 usage as (
   select u.session_id, sum(u.requests) as requests, sum(u.total_tokens) as tokens, sum(u.cost_usd) as cost_usd
@@ -26,6 +28,7 @@ calls as (
 )
 select
   chosen.id as session_id,
+  chosen.source as agent,
   chosen.project_path as project,
   chosen.model,
   chosen.started_at,

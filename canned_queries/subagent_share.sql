@@ -1,8 +1,9 @@
 -- title: Subagent share
 -- description: >-
 --   Per day, how much of the work and the cost went to subagents (the Agent tool, /btw, the
---   compaction summariser) rather than the main conversation.
--- params: [start, end]
+--   compaction summariser; another agent's child sessions) rather than the main conversation.
+--   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
+-- params: [start, end, agent]
 -- chart: {type: lines, x: day, y: subagent_cost_share_pct, unit: '%'}
 -- hide_sql: true
 with cost as (
@@ -14,6 +15,7 @@ with cost as (
     sum(case when is_subagent then cost_usd else 0 end) as subagent_cost_usd
   from usage_daily
   where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
+    and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
   group by day
 ),
 calls as (
@@ -23,6 +25,7 @@ calls as (
     sum(case when is_subagent then calls else 0 end) as subagent_tool_calls
   from tool_daily
   where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
+    and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
   group by day
 )
 select

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlencode
 
 import yaml
 
@@ -19,8 +18,9 @@ PACKAGE = Path(__file__).resolve().parent
 # Table settings that Datasette 1.0 reads from configuration rather than metadata.
 CONFIG_KEYS = ("sort", "sort_desc", "facets", "label_column", "units", "sortable_columns", "size",
                "fts_table", "fts_pk", "searchmode", "hidden")
-# The order datasette-vega writes its settings in the URL fragment.
-CHART_KEYS = ("mark", "x_column", "x_type", "y_column", "y_type", "color_column", "size_column")
+# What a canned query's ``chart:`` header may say (charts.for_query draws it).
+CHART_KEYS = frozenset({"type", "x", "y", "label", "series", "unit", "paths", "note", "by_param", "day"})
+CHART_TYPES = ("columns", "bars", "lines")
 
 # A database is ours when it has the core tables of the schema, whatever its file is called.
 CORE_TABLES = frozenset({"sessions", "api_requests", "tool_calls", "messages"})
@@ -41,13 +41,6 @@ def metadata() -> dict:
     return yaml.safe_load(resource("metadata.yml").read_text()) or {}
 
 
-def chart_fragment(chart: dict | None) -> str | None:
-    """datasette-vega's URL fragment (``g.mark=bar&g.x_column=day...``) for a query's chart."""
-    if not chart:
-        return None
-    return urlencode([(f"g.{k}", chart[k]) for k in CHART_KEYS if chart.get(k)])
-
-
 @lru_cache(maxsize=1)
 def canned_queries() -> dict[str, dict]:
     """``canned_queries/<name>.sql``: a YAML header in ``--`` comments, then the SQL.
@@ -66,6 +59,9 @@ def canned_queries() -> dict[str, dict]:
                 sql.append(line)
         query = yaml.safe_load("\n".join(header)) or {}
         query["sql"] = "\n".join(sql).strip()
+        chart = query.get("chart")
+        if chart is not None and (set(chart) - CHART_KEYS or chart.get("type", "bars") not in CHART_TYPES):
+            raise ValueError(f"{path.name}: chart header takes {sorted(CHART_KEYS)}, type one of {CHART_TYPES}")
         queries[path.stem] = query
     return queries
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10  # 10: other agents (sessions.reported_cost_usd, api_requests.reasoning_tokens)
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -52,6 +52,7 @@ _USAGE_COLUMNS = (
     "timestamp",
     "input_tokens",
     "output_tokens",
+    "reasoning_tokens",
     "cache_creation_input_tokens",
     "cache_creation_5m_tokens",
     "cache_creation_1h_tokens",
@@ -95,6 +96,9 @@ TABLES: dict[str, Table] = {
                 "transcript_path": TEXT,
                 "parent_session_id": TEXT,
                 "forked_from_session_id": TEXT,
+                # What the agent itself says the session cost, where that is all it keeps (the Go
+                # OpenCode and Crush stores keep a running cost per session, no per-request usage)
+                "reported_cost_usd": REAL,
             },
             merge={
                 "source": "first",
@@ -126,6 +130,9 @@ TABLES: dict[str, Table] = {
                 "cache_creation_5m_tokens": INTEGER,
                 "cache_creation_1h_tokens": INTEGER,
                 "cache_read_input_tokens": INTEGER,
+                # the part of output_tokens spent reasoning (Codex reasoning_output_tokens, Gemini
+                # thoughts): already inside output_tokens, never added to it again
+                "reasoning_tokens": INTEGER,
                 "web_search_requests": INTEGER,
                 "usage_total": INTEGER,
                 "speed": TEXT,
@@ -730,11 +737,27 @@ update sessions
 delete from prompts
  where session_id = :session_id and id like 'hook:%'
    and exists (select 1 from prompts t
-               where t.session_id = prompts.session_id and t.id not like 'hook:%' and t.text = prompts.text
+               where t.session_id = prompts.session_id and t.id not like 'hook:%' and t.id not like 'history:%'
+                 and t.text = prompts.text
                  -- a range the (session_id, timestamp) index serves: linear, not a scan per prompt
                  and t.timestamp between strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '-120 seconds')
                                      and strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '+120 seconds')
                  and abs(julianday(t.timestamp) - julianday(prompts.timestamp)) * 86400 < 120)"""),
+    # A prompt from Claude Code's prompt history (~/.claude/history.jsonl) is the transcript's
+    # prompt of the same session with the same text, written within two minutes of it: the history
+    # row goes, the transcript's stays. (A history line keeps what was typed with "[Pasted text #N]"
+    # placeholders where the paste was not kept with it: those match on the text before the first.)
+    (frozenset({"prompts"}), """
+delete from prompts
+ where session_id = :session_id and id like 'history:%'
+   and exists (select 1 from prompts t
+               where t.session_id = prompts.session_id and t.id not like 'history:%'
+                 and t.timestamp between strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '-120 seconds')
+                                     and strftime('%Y-%m-%dT%H:%M:%fZ', prompts.timestamp, '+120 seconds')
+                 and (trim(t.text) = trim(prompts.text)
+                      or (instr(prompts.text, '[Pasted text #') > 1
+                          and substr(t.text, 1, instr(prompts.text, '[Pasted text #') - 1)
+                              = substr(prompts.text, 1, instr(prompts.text, '[Pasted text #') - 1))))"""),
     # PreCompact and PostCompact carry no id the transcript shares: they are the compaction whose
     # compact_boundary lies within ten minutes (summarising takes a while); with no transcript, a
     # PostCompact belongs to the PreCompact before it. What only the hooks saw is kept on the

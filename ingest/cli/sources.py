@@ -1,6 +1,7 @@
 """The commands that read an input into the database: ``backfill`` (transcripts), ``hook`` (one hook
-payload), ``job`` (a headless run), ``opencode`` and ``opencode-event``, ``jsonl`` (a legacy log)
-and ``git-commit``. Each parses its options and calls the library."""
+payload), ``job`` (a headless run), ``opencode`` and ``opencode-event``, ``codex``, ``gemini``,
+``crush`` (the Go OpenCode and Crush stores), ``jsonl`` (a legacy log) and ``git-commit``. Each parses
+its options and calls the library."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def backfill(paths, db_path, quiet):
     """Read Claude Code transcripts into the database, incrementally.
 
     PATHS are projects directories, project directories or single .jsonl files; the default is
-    $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects. Files unchanged since the last run are not
-    opened, grown files are read from where the last run stopped.
+    $CLAUDE_CONFIG_DIR/projects, else ~/.claude/projects. The prompt history beside a projects
+    directory (history.jsonl) is read too: prompts whose transcript is gone stay searchable. Files
+    unchanged since the last run are not opened, grown files are read from where the last run stopped.
 
     \b
     Example:
@@ -34,16 +36,105 @@ def backfill(paths, db_path, quiet):
     from ..load.transcripts import backfill as run_backfill
 
     paths = list(paths) or _default_sources(db_path)
+    summary = run_backfill(db_path, paths, progress=_progress(quiet, "Reading transcripts"))
+    if not quiet:
+        click.echo(f"backfill {db_path}: {summary.line()}")
+
+
+def _progress(quiet: bool, label: str):
+    """A click progress bar on a terminal (the library calls it with the bytes there are to read)."""
     show_bar = not quiet and sys.stderr.isatty()
 
     def progress(total):
         if not (show_bar and total):
             return contextlib.nullcontext()
-        return click.progressbar(length=total, label="Reading transcripts", file=sys.stderr)
+        return click.progressbar(length=total, label=label, file=sys.stderr)
 
-    summary = run_backfill(db_path, paths, progress=progress)
+    return progress
+
+
+def _read_agent(name: str, label: str, what: str, paths, db_path, quiet, ingest, default) -> None:
+    """The shared body of ``codex`` and ``gemini``: PATHS (default: the agent's home) read incrementally."""
+    paths = list(paths) or [default()]
+    if not any(Path(p).exists() for p in paths):
+        click.echo(f"{name} {db_path}: no {what} at {paths[0]}; nothing to read")
+        return
+    summary = ingest(db_path, paths, progress=_progress(quiet, label))
     if not quiet:
-        click.echo(f"backfill {db_path}: {summary.line()}")
+        click.echo(f"{name} {db_path}: {summary.line()}")
+
+
+_QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@db_option
+@redaction_option
+@_QUIET
+def codex(paths, db_path, quiet):
+    """Read Codex CLI sessions (rollouts) into the database, incrementally.
+
+    PATHS are Codex homes, directories of rollouts or single rollout-*.jsonl files; the default is
+    $CODEX_HOME, else ~/.codex (its sessions/ and archived_sessions/). Sessions have source 'codex';
+    each model response is one API request (token_count's last_token_usage, counted once).
+
+    \b
+    Examples:
+        claude-ingest codex
+        claude-ingest codex ~/.codex/archived_sessions --db team.db
+    """
+    from ..load.codex import default_home, ingest_codex
+
+    _read_agent("codex", "Reading Codex rollouts", "Codex CLI sessions", paths, db_path, quiet, ingest_codex,
+                default_home)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@db_option
+@redaction_option
+@_QUIET
+def gemini(paths, db_path, quiet):
+    """Read Gemini CLI sessions and prompt logs into the database, incrementally.
+
+    PATHS are Gemini homes (~/.gemini), their tmp/ directory, one project's folder or single files;
+    the default is $GEMINI_DATA_DIR, else ~/.gemini/tmp. Reads chats/session-*.json (older),
+    chats/session-*.jsonl (newer) and logs.json. Sessions have source 'gemini'.
+
+    \b
+    Examples:
+        claude-ingest gemini
+        claude-ingest gemini ~/.gemini --db team.db
+    """
+    from ..load.gemini import default_dir, ingest_gemini
+
+    _read_agent("gemini", "Reading Gemini sessions", "Gemini CLI sessions", paths, db_path, quiet, ingest_gemini,
+                default_dir)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@db_option
+@click.option("--force", is_flag=True, help="Read every store again, even the ones unchanged since the last run.")
+@redaction_option
+def crush(paths, db_path, force):
+    """Read Charm Crush's and the Go OpenCode's per-project stores into the database.
+
+    PATHS are project directories (holding .crush/crush.db or .opencode/opencode.db) or store files;
+    the default is the current directory and the projects in Crush's projects.json. Sessions have
+    source 'crush' or 'opencode-go'; child sessions (the agent tool's) are subagents. These stores
+    keep each session's cost, not per-request token counts: the cost goes to sessions.reported_cost_usd.
+
+    \b
+    Examples:
+        claude-ingest crush
+        claude-ingest crush ~/src/myapp ~/src/other/.opencode/opencode.db
+    """
+    from ..load.crush import ingest_crush
+
+    summary = ingest_crush(db_path, list(paths) or None, force=force)
+    click.echo(f"crush {db_path}: {summary.line()}")
 
 
 def _has_transcripts(directory: Path) -> bool:

@@ -12,7 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import sqlite3
 import stat
+import tempfile
+import urllib.parse
+from pathlib import Path
 from typing import IO, Iterator
 
 HEAD_BYTES = 4096  # hashed to notice a file rewritten in place
@@ -113,3 +118,52 @@ def lines(f: IO[bytes], offset: int, max_line: int = MAX_LINE_BYTES) -> Iterator
                 break
         yield TOO_LONG, offset, head, size
         offset += size
+
+
+STORE_BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
+
+
+class SqliteSource:
+    """An agent's own SQLite store (``opencode.db``, ``crush.db``): how to tell it changed, and how
+    to open it without disturbing the agent that has it open."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.name = path.name
+        self._copy: Path | None = None
+
+    def fingerprint(self) -> str:
+        parts = []
+        for p in (self.path, Path(str(self.path) + "-wal")):
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if st.st_size:  # an empty -wal (a reader, ours included, may leave one) holds nothing new
+                parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+        return "|".join(parts)
+
+    def connect(self) -> sqlite3.Connection:
+        """Read-only, beside the live OpenCode: a ``mode=ro`` URI, its busy timeout, never immutable.
+        A database that cannot be opened so (a WAL database whose directory is read-only, with no
+        ``-shm`` yet) is read from a copy."""
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=STORE_BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"pragma busy_timeout = {STORE_BUSY_TIMEOUT_MS}")
+            conn.execute("select count(*) from sqlite_master").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            tmp = Path(tempfile.mkdtemp(prefix="claude-ingest-opencode-"))
+            for suffix in ("", "-wal"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    shutil.copyfile(src, tmp / (self.path.name + suffix))
+            self._copy = tmp
+            conn = sqlite3.connect(tmp / self.path.name, timeout=STORE_BUSY_TIMEOUT_MS / 1000)
+            return conn
+
+    def close(self) -> None:
+        if self._copy:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None

@@ -26,11 +26,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
-import tempfile
 import time
-import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +42,7 @@ from . import hooks as hook_mod
 from .runs import rows_text, unpriced_text
 
 DATA_ENV = "OPENCODE_DATA_DIR"  # ccusage's variable for the same directory
-BUSY_TIMEOUT_MS = 5000  # what OpenCode itself sets
+BUSY_TIMEOUT_MS = files.STORE_BUSY_TIMEOUT_MS
 COMMIT_EVERY = 20000  # records per transaction
 
 
@@ -70,16 +67,23 @@ class OpenCodeSummary:
     unpriced: Counter = field(default_factory=Counter)
     spooled: int = 0
     seconds: float = 0.0
+    go_stores: object = None  # the CrushSummary of the Go OpenCode stores found there, if any
+    not_stores: list = field(default_factory=list)  # SQLite files that are no OpenCode store, said so
 
     def line(self) -> str:
         rows, unpriced = rows_text(self.rows), unpriced_text(self.unpriced)
         read = ", ".join(self.sources_read) or "nothing"
         spooled = f", {self.spooled} spooled events replayed" if self.spooled else ""
-        return (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
-                f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
-                f"{self.skipped_duplicates} already in opencode.db skipped, "
-                f"{self.bad_files} unreadable files{spooled}; "
-                f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+        out = (f"{len(self.sources_read)} sources read ({read}), {self.sources_unchanged} unchanged; "
+               f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
+               f"{self.skipped_duplicates} already in opencode.db skipped, "
+               f"{self.bad_files} unreadable files{spooled}; "
+               f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+        if self.go_stores is not None:
+            out += f"; the Go OpenCode / Crush stores: {self.go_stores.line()}"
+        for said in self.not_stores:
+            out += f"; not read: {said}"
+        return out
 
 
 # -- reading the stores ------------------------------------------------------------------------------
@@ -89,49 +93,7 @@ def _read_json(path: Path):
     return files.read_json(path)
 
 
-class SqliteSource:
-    """One ``opencode*.db``: how to tell it changed, and how to open it without disturbing OpenCode."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.name = path.name
-        self._copy: Path | None = None
-
-    def fingerprint(self) -> str:
-        parts = []
-        for p in (self.path, Path(str(self.path) + "-wal")):
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            if st.st_size:  # an empty -wal (a reader, ours included, may leave one) holds nothing new
-                parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
-        return "|".join(parts)
-
-    def connect(self) -> sqlite3.Connection:
-        """Read-only, beside the live OpenCode: a ``mode=ro`` URI, its busy timeout, never immutable.
-        A database that cannot be opened so (a WAL database whose directory is read-only, with no
-        ``-shm`` yet) is read from a copy."""
-        uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
-            conn.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("select count(*) from sqlite_master").fetchone()
-            return conn
-        except sqlite3.OperationalError:
-            tmp = Path(tempfile.mkdtemp(prefix="claude-ingest-opencode-"))
-            for suffix in ("", "-wal"):
-                src = Path(str(self.path) + suffix)
-                if src.exists():
-                    shutil.copyfile(src, tmp / (self.path.name + suffix))
-            self._copy = tmp
-            conn = sqlite3.connect(tmp / self.path.name, timeout=BUSY_TIMEOUT_MS / 1000)
-            return conn
-
-    def close(self) -> None:
-        if self._copy:
-            shutil.rmtree(self._copy, ignore_errors=True)
-            self._copy = None
+SqliteSource = files.SqliteSource  # shared with the Go OpenCode / Crush loader
 
 
 def _session_from_row(row: dict) -> dict:
@@ -342,11 +304,22 @@ def _lift_v0_part(part: dict, info: dict) -> dict:
 def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, force: bool = False):
     """Read an OpenCode data directory (default ``~/.local/share/opencode``) into ``db`` (a database
     path or an open connection)."""
+    from . import crush
+
     started = time.perf_counter()
     started_at = now_iso()
     root = Path(path or default_data_dir()).expanduser()
+    # The Go OpenCode (opencode-ai/opencode, 2025) kept a store per project, .opencode/opencode.db,
+    # of another schema: given one (or the project holding it), it is read as such.
+    go_stores = crush.find_stores([root])
     with store_mod.opened(db) as conn:
         run = _Run(conn, Reader(root, host=host), force=force)
+        if go_stores:
+            run.summary.go_stores = crush.ingest_crush(conn, go_stores, host=host, force=force, strict=False)
+            go_stores = run.summary.go_stores.handled
+            run.go_stores = {p.resolve() for p in go_stores}
+            if not go_stores:
+                run.summary.go_stores = None
         run.summary.spooled = replay_spool(conn, store_mod.path_of(conn))  # what the plugin could not store live
         try:
             plan = run.plan()
@@ -355,6 +328,9 @@ def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, fo
         finally:
             run.close()
         summary = run.finish(time.perf_counter() - started)
+        if root.is_file() and not summary.sources_read and not summary.sources_unchanged and not go_stores \
+                and summary.not_stores:
+            raise crush.NotAStore(summary.not_stores[0])
         with run.store.atomic():
             run.store.add("ingest_runs", runs.run_row(
                 summary.run_id, "opencode", started_at, summary.seconds, files_seen=len(plan),
@@ -378,17 +354,29 @@ class _Run:
         self.db_sessions: set[str] = set()
         self.seen_messages: set[str] = set()
         self.opened: list = []
+        self.go_stores: set = set()  # read by ingest.load.crush, not here
 
     def plan(self) -> list[tuple]:
         """(kind, key, fingerprint, handle, session ids) per store. Sessions first, from every
         generation, so that any child finds its top-level session."""
         reader, plan = self.reader, []
+        from .crush import describe, is_go_store
+
         for db_file in reader.databases():
+            if db_file.resolve() in self.go_stores:
+                continue
             src = SqliteSource(db_file)
             fingerprint = src.fingerprint()
             key = str(db_file.resolve())
             try:
                 src_conn = src.connect()
+                if "session" not in _tables(src_conn):  # never a silent "0 sessions"
+                    what = ("a Go OpenCode store (read it with `claude-ingest crush`)" if is_go_store(src_conn)
+                            else f"not an OpenCode store (its tables: {describe(src_conn)})")
+                    self.summary.not_stores.append(f"{db_file} is {what}")
+                    src_conn.close()
+                    src.close()
+                    continue
                 ids = reader.load_db_sessions(src_conn, key)
             except sqlite3.DatabaseError as e:
                 src.close()

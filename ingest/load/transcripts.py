@@ -24,7 +24,7 @@ try:  # 2.5x faster than the standard library on transcript lines: backfill is m
 except ImportError:  # pragma: no cover - orjson is a dependency; keep working without it
     json_loads = json.loads
 
-from . import files, runs
+from . import files, history, runs
 from .. import store as store_mod
 from ..clock import now_iso
 from ..identity import host as this_host
@@ -46,6 +46,8 @@ class TranscriptFile:
 
 
 def classify(path: Path) -> TranscriptFile:
+    if path.name == history.NAME:  # Claude Code's prompt history, beside projects/
+        return TranscriptFile(path, history.KIND, None, None)
     name = path.name[: -len(".jsonl")]
     if name.startswith("agent-"):
         agent_id = name[len("agent-"):]
@@ -66,11 +68,14 @@ def discover(paths: Iterable[Path]) -> list[TranscriptFile]:
             candidates = [path]
         else:
             # Only names ending exactly in .jsonl: ".jsonl.orphaned-N" and friends are not primary.
-            candidates = (p for p in path.rglob("*.jsonl") if "memory" not in p.relative_to(path).parts[:-1])
+            candidates = [p for p in path.rglob("*.jsonl") if "memory" not in p.relative_to(path).parts[:-1]]
+            if path.name == "projects":  # a Claude Code config dir's projects/: its history.jsonl too
+                candidates += history.history_files([path])
         for p in candidates:
             if p.name.endswith(".jsonl") and p not in found:  # pending() stats each file once
                 found[p] = classify(p)
-    return sorted(found.values(), key=lambda f: (f.kind != "main", str(f.path)))
+    # history last: the transcripts' prompts are in the database when its lines are matched to them
+    return sorted(found.values(), key=lambda f: (f.kind != "main", f.kind == history.KIND, str(f.path)))
 
 
 @dataclass
@@ -173,7 +178,11 @@ class Backfill:
         started = time.perf_counter()
         started_at = now_iso()
         try:
+            committed = False
             for tf, st in todo:
+                if tf.kind == history.KIND and not committed:
+                    self._commit()  # its lines find their sessions among the ones just read
+                    committed = True
                 self.ingest_file(tf, st)
             self._commit()
         except BaseException:
@@ -203,15 +212,28 @@ class Backfill:
             self._commit()
 
     # ------------------------------------------------------------------------------------------
+    def make_parser(self, tf: TranscriptFile):
+        """The parser for one file: fed decoded lines (``feed``), asked for what it summarised
+        (``finish``), with ``session_id`` and ``unpriced`` (a loader of another line format
+        overrides this, and ``skip_raw``, and reads its files the same way)."""
+        if tf.kind == history.KIND:
+            return history.make_parser(tf.path, self.conn, self.host)
+        ctx = FileContext(path=str(tf.path), kind=tf.kind, session_hint=tf.session_hint, agent_id=tf.agent_id,
+                          meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
+        return TranscriptParser(ctx)
+
+    @staticmethod
+    def skip_raw(raw: bytes) -> bool:
+        """A line known to hold nothing to store without decoding it (Claude Code's live progress)."""
+        return _is_live_progress(raw)
+
     def ingest_file(self, tf: TranscriptFile, st: os.stat_result | None) -> None:
         path = str(tf.path)
         if st is None:
             self._file_failed(path, "file vanished or cannot be read")
             return
         known = self._known.get(path)
-        ctx = FileContext(path=path, kind=tf.kind, session_hint=tf.session_hint, agent_id=tf.agent_id,
-                          meta=_read_meta(tf.path) if tf.kind != "main" else None, host=self.host)
-        parser = TranscriptParser(ctx)
+        parser = self.make_parser(tf)
         try:
             f, st = files.open_regular(tf.path)  # a FIFO is refused at once, never waited on
         except files.NotRegularFile as e:
@@ -249,7 +271,7 @@ class Backfill:
                                               f"({files.MAX_LINE_BYTES:,} bytes at most): not read", raw)
             elif not raw.isspace():
                 lines += 1
-                if obj is None and _is_live_progress(raw):
+                if obj is None and self.skip_raw(raw):
                     continue
                 try:
                     if obj is None:
