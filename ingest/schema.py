@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -62,6 +62,7 @@ _USAGE_COLUMNS = (
     "stop_reason",
     "cost_usd",
     "priced",
+    "price_source",
 )
 
 TABLES: dict[str, Table] = {
@@ -130,13 +131,17 @@ TABLES: dict[str, Table] = {
                 "stop_reason": TEXT,
                 "cost_usd": REAL,
                 "priced": INTEGER,
+                # which price table or database, and which version of it, gave cost_usd
+                "price_source": TEXT,
                 "reported_cost_usd": REAL,
                 "is_replay": INTEGER,
                 "is_fork_copy": INTEGER,
                 "source": TEXT,
+                "provider": TEXT,  # the provider the agent called, where it says (OpenCode's providerID)
             },
             merge={
                 **{c: "usage" for c in _USAGE_COLUMNS},
+                "provider": "first",
                 "usage_total": "max",
                 "session_id": "original",
                 "agent_id": "first",
@@ -148,7 +153,8 @@ TABLES: dict[str, Table] = {
             },
             defaults={"is_replay": 0, "is_fork_copy": 0, "is_sidechain": 0},
             foreign_keys=(("session_id", "sessions", "id"),),
-            indexes=(("session_id",), ("timestamp",), ("message_id",), ("model", "timestamp")),
+            # request_id: Claude Code's own records of a response (OpenTelemetry's api_request) carry only it
+            indexes=(("session_id",), ("timestamp",), ("message_id",), ("model", "timestamp"), ("request_id",)),
         ),
         Table(
             "messages",
@@ -557,6 +563,7 @@ TABLES: dict[str, Table] = {
                 "total_cost_usd": REAL,  # what Claude Code reported
                 "cost_usd": REAL,  # our estimate from the price table; NULL when a model has no price
                 "priced": INTEGER,
+                "price_source": TEXT,  # the price table or database (and version) the estimate came from
                 "tool_call_count": INTEGER,
                 "failed_tool_calls": INTEGER,
                 "primary_tool": TEXT,
@@ -733,10 +740,11 @@ delete from compactions
     (frozenset({"api_requests"}), """
 update api_requests
    set (input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m_tokens,
-        cache_creation_1h_tokens, cache_read_input_tokens, web_search_requests, usage_total, cost_usd, priced) =
+        cache_creation_1h_tokens, cache_read_input_tokens, web_search_requests, usage_total, cost_usd, priced,
+        price_source) =
        (select s.input_tokens, s.output_tokens, s.cache_creation_input_tokens, s.cache_creation_5m_tokens,
                s.cache_creation_1h_tokens, s.cache_read_input_tokens, s.web_search_requests, s.usage_total,
-               s.cost_usd, s.priced
+               s.cost_usd, s.priced, s.price_source
           from api_requests s
          where s.message_id = api_requests.message_id and s.request_id = '' and s.source = 'stream-json'
          order by s.usage_total desc limit 1)
