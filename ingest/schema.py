@@ -14,6 +14,8 @@ Merge rules say what an upsert does when a row with the same natural key already
     original  first non-null value, except that a row written from a forked/resumed copy
               (``is_fork_copy = 1``) gives way to the original line: usage is counted once, under
               the session where it happened
+    newest    from the copy captured last (the row's ``captured_at``), whichever is written last:
+              a statusline snapshot replayed late never overwrites a newer one of the same bucket
 """
 
 from __future__ import annotations
@@ -533,6 +535,51 @@ TABLES: dict[str, Table] = {
             columns={"before": TEXT, "pruned_at": TEXT, "rows_json": TEXT},
             merge={"pruned_at": "first"},
         ),
+        # Claude Code's statusline payloads (``claude-ingest statusline``): its own view of a session
+        # (cost, context, rate limits), at most one row per session per few seconds.
+        Table(
+            "statusline_snapshots",
+            pk=("session_id", "bucket"),
+            columns={
+                "session_id": TEXT,
+                "bucket": TEXT,  # the start of the few seconds it was captured in (parse.statusline.BUCKET_S)
+                "captured_at": TEXT,
+                "model": TEXT,
+                "model_name": TEXT,
+                "version": TEXT,
+                "session_name": TEXT,
+                "prompt_id": TEXT,
+                "cwd": TEXT,
+                "project_dir": TEXT,
+                "transcript_path": TEXT,
+                "total_cost_usd": REAL,  # Claude Code's own estimate, cumulative for the session
+                "total_duration_ms": INTEGER,
+                "total_api_duration_ms": INTEGER,
+                "lines_added": INTEGER,
+                "lines_removed": INTEGER,
+                "context_input_tokens": INTEGER,  # in the context window after the latest response
+                "context_output_tokens": INTEGER,
+                "context_window_size": INTEGER,
+                "context_used_pct": REAL,
+                "exceeds_200k_tokens": INTEGER,
+                "five_hour_pct": REAL,  # Claude.ai plans: share of the 5-hour limit used, 0-100
+                "five_hour_resets_at": TEXT,
+                "seven_day_pct": REAL,  # ... and of the weekly one
+                "seven_day_resets_at": TEXT,
+                "host": TEXT,
+                "payload": TEXT,  # the payload as it came (redacted), for what no column holds yet
+            },
+            merge={"captured_at": "max", "host": "first",
+                   **{c: "newest" for c in ("model", "model_name", "version", "session_name", "prompt_id", "cwd",
+                                            "project_dir", "transcript_path", "total_cost_usd", "total_duration_ms",
+                                            "total_api_duration_ms", "lines_added", "lines_removed",
+                                            "context_input_tokens", "context_output_tokens", "context_window_size",
+                                            "context_used_pct", "exceeds_200k_tokens", "five_hour_pct",
+                                            "five_hour_resets_at", "seven_day_pct", "seven_day_resets_at",
+                                            "payload")}},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("captured_at",), ("session_id", "captured_at")),
+        ),
         # Headless ``claude -p`` runs (``claude-ingest job``). Counts are of what the
         # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
         Table(
@@ -774,6 +821,7 @@ REDACTED: dict[str, dict[str, str]] = {
     "prompts": {"text": "text"},
     "messages": {"text": "text"},
     "hook_events": {"payload": "json"},
+    "statusline_snapshots": {"payload": "json"},
     "errors": {"message": "text"},
     "compactions": {"summary_preview": "text", "custom_instructions": "text"},
     "subagents": {"description": "text"},

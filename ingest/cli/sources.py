@@ -1,6 +1,7 @@
 """The commands that read an input into the database: ``backfill`` (transcripts), ``hook`` (one hook
-payload), ``job`` (a headless run), ``opencode`` and ``opencode-event``, ``jsonl`` (a legacy log)
-and ``git-commit``. Each parses its options and calls the library."""
+payload), ``statusline`` (Claude Code's statusLine payload), ``otel`` (OpenTelemetry logs), ``job``
+(a headless run), ``opencode`` and ``opencode-event``, ``jsonl`` (a legacy log) and ``git-commit``.
+Each parses its options and calls the library."""
 
 from __future__ import annotations
 
@@ -138,6 +139,30 @@ def opencode(path, db_path, force):
         return
     summary = ingest_opencode(db_path, path, force=force)
     click.echo(f"opencode {db_path}: {summary.line()}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@db_option
+@click.option("--chain", metavar="COMMAND", help="Your own statusLine command: run it on the same payload and "
+              "show what it prints (install-hooks --statusline keeps one it finds this way).")
+@click.option("--show-ours", is_flag=True, help="With --chain: our line after theirs.")
+def statusline(db_path, chain, show_ours):
+    """Claude Code's statusLine command: record the payload on stdin, print one line.
+
+    The line: today's spend, this session's cost (Claude Code's own figure), the 5-hour and 7-day
+    limits used (Claude.ai plans) and the context left. Each payload is kept in
+    statusline_snapshots (at most one row per session per 5 seconds). Always exits 0 and prints
+    nothing else; a busy database spools the snapshot, as hooks do.
+
+    \b
+    Example (what install-hooks --statusline writes into settings.json):
+        "statusLine": {"type": "command", "command": "claude-ingest statusline"}
+    """
+    # As for `hook`: the console script dispatches before click; this body is the library's way in.
+    from ..load.statusline import main as statusline_main
+
+    args = ["--db", str(db_path)] + (["--chain", chain] if chain else []) + (["--show-ours"] if show_ours else [])
+    sys.exit(statusline_main(args))
 
 
 @click.command("opencode-event", context_settings={"ignore_unknown_options": True})
