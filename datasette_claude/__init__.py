@@ -3,7 +3,8 @@
 Hook implementations only, each a few lines; what they do lives beside them: which databases are
 ours (:mod:`.databases`), how our metadata and queries reach each Datasette version
 (:mod:`.configure`), readable cells (:mod:`.format`), who may see a page (:mod:`.permissions`),
-and the pages themselves (:mod:`.pages`).
+who may write through a receiver (:mod:`.receivers`), and the pages and receivers themselves
+(:mod:`.pages`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 
 from datasette import hookimpl
 
-from . import configure, databases, permissions, resources
+from . import configure, databases, permissions, receivers, resources
 from . import format as cells
 
 
@@ -70,9 +71,16 @@ def render_cell(value, column, table, database, datasette):
 
 @hookimpl
 def register_routes():
+    from .pages.otlp import otlp_logs
     from .pages.overview import overview
 
-    return [(r"^/-/claude$", overview)]
+    return [(r"^/-/claude$", overview), (r"^/-/claude/otlp/v1/logs$", otlp_logs)]
+
+
+@hookimpl
+def skip_csrf(scope):
+    """The receivers take no cookies and answer only their content types (see receivers)."""
+    return receivers.skips_csrf(scope)
 
 
 @hookimpl

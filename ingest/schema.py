@@ -580,6 +580,47 @@ TABLES: dict[str, Table] = {
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("captured_at",), ("session_id", "captured_at")),
         ),
+        # Claude Code's OpenTelemetry log events (``claude-ingest otel``, the plugin's OTLP/HTTP
+        # receiver): one row per event, keyed by what it says, so a batch sent again is the same rows.
+        # api_request events are Claude Code's own record of each API call (compaction calls too).
+        Table(
+            "otel_events",
+            pk=("id",),
+            columns={
+                "id": TEXT,  # sha256 of the event's time, name and attributes (parse.otel.event_id)
+                "received_at": TEXT,
+                "timestamp": TEXT,
+                "event": TEXT,  # api_request, tool_result, user_prompt, api_error, ... (no claude_code. prefix)
+                "session_id": TEXT,
+                "prompt_id": TEXT,
+                "request_id": TEXT,  # api_request, api_error: the transcript's requestId
+                "tool_use_id": TEXT,  # tool_result, tool_decision
+                "sequence": INTEGER,  # event.sequence: the order within a session
+                "model": TEXT,
+                "query_source": TEXT,  # repl_main_thread, compact, a subagent's name, sdk, ...
+                "cost_usd": REAL,  # Claude Code's own estimate for the request
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_read_tokens": INTEGER,
+                "cache_creation_tokens": INTEGER,
+                "duration_ms": INTEGER,
+                "success": INTEGER,
+                "status_code": INTEGER,
+                "error": TEXT,
+                "tool_name": TEXT,
+                "decision": TEXT,
+                "version": TEXT,  # Claude Code's, from the resource's service.version
+                "host": TEXT,  # the machine: a receiver token's name, the resource's host.name, or this one
+                "source": TEXT,  # otel-file, otlp-http, otlp-spool
+                "attributes": TEXT,  # every attribute as plain JSON (identities left out), redacted
+                "resource": TEXT,
+            },
+            merge={"received_at": "first", "host": "first", "source": "first"},
+            foreign_keys=(("session_id", "sessions", "id"), ("tool_use_id", "tool_calls", "tool_use_id"),
+                          ("prompt_id", "prompts", "id")),
+            indexes=(("session_id", "timestamp"), ("request_id",), ("event", "timestamp"), ("timestamp",),
+                     ("tool_use_id",)),
+        ),
         # Headless ``claude -p`` runs (``claude-ingest job``). Counts are of what the
         # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
         Table(
@@ -822,6 +863,7 @@ REDACTED: dict[str, dict[str, str]] = {
     "messages": {"text": "text"},
     "hook_events": {"payload": "json"},
     "statusline_snapshots": {"payload": "json"},
+    "otel_events": {"attributes": "json", "resource": "json", "error": "text"},
     "errors": {"message": "text"},
     "compactions": {"summary_preview": "text", "custom_instructions": "text"},
     "subagents": {"description": "text"},
@@ -843,6 +885,7 @@ BOUNDED: dict[str, dict[str, int]] = {
     "compactions": {"summary_preview": PREVIEW_CHARS},
     "errors": {"message": 10 * PREVIEW_CHARS},
     "ingest_skips": {"excerpt": 300},
+    "otel_events": {"attributes": INPUT_STRING_CHARS, "error": PREVIEW_CHARS},
 }
 
 # The rollups: each is one SELECT over a detail table, grouped by day (and session). For the sessions

@@ -165,6 +165,38 @@ def statusline(db_path, chain, show_ours):
     sys.exit(statusline_main(args))
 
 
+@click.command()
+@click.argument("file", required=False, default="-",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@db_option
+@redaction_option
+def otel(file, db_path):
+    """Read Claude Code's OpenTelemetry log events (OTLP/JSON) from FILE, or stdin.
+
+    FILE is what the OpenTelemetry Collector's file exporter writes (one export request a line; its
+    metrics and traces lines are passed over) or one ExportLogsServiceRequest body. Read
+    incrementally: an unchanged file is not opened, a grown one is read from where the last run
+    stopped. Each event is one otel_events row, keyed by what it says: reading the same events again
+    changes nothing. api_request events are Claude Code's own cost per API call (see the
+    reconciliation query). A running `datasette claude.db` receives them directly at
+    /-/claude/otlp/v1/logs.
+
+    \b
+    Examples:
+        claude-ingest otel ~/otel/claude-code-logs.jsonl
+        cat export.json | claude-ingest otel -
+    """
+    from ..load.otel import ingest_otel
+
+    if str(file) == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("pipe OTLP/JSON in, or name a FILE")
+        summary = ingest_otel(db_path, text=sys.stdin.buffer.read())
+    else:
+        summary = ingest_otel(db_path, file)
+    click.echo(f"otel {db_path}: {summary.line()}")
+
+
 @click.command("opencode-event", context_settings={"ignore_unknown_options": True})
 @db_option
 def opencode_event(db_path):
