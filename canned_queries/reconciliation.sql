@@ -13,6 +13,11 @@ with chosen as (
   select id, project_path, coalesce(title, summary) as title from sessions
    where (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
      and (coalesce(:session_id, '') = '' or id = :session_id)
+  union all  -- a headless run recorded from its json output alone has no session row
+  select distinct j.session_id, j.cwd, null from jobs j
+   where j.session_id is not null and j.session_id not in (select id from sessions)
+     and (coalesce(:project, '') = '' or j.cwd like '%' || :project || '%')
+     and (coalesce(:session_id, '') = '' or j.session_id = :session_id)
 ),
 transcript as (
   select u.session_id, u.day, sum(u.requests) as requests, sum(u.total_tokens) as tokens,

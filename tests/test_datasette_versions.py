@@ -19,7 +19,8 @@ VENV = ROOT / ".cache" / "venv-datasette-1.0"
 REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", "PyYAML", "orjson", "pytest",
                 "pytest-asyncio", "playwright", "genai-prices",
                 "opentelemetry-proto", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx"]
-TESTS = ["tests/test_plugin.py", "tests/test_permissions.py", "tests/test_browser.py", "tests/test_otel.py"]
+TESTS = ["tests/test_plugin.py", "tests/test_permissions.py", "tests/test_browser.py", "tests/test_otel.py",
+         "tests/test_reconciliation.py"]
 
 
 def _python() -> Path:
