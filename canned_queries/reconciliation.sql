@@ -1,4 +1,4 @@
--- title: Our numbers beside Claude Code's own
+-- title: Reconciliation of transcript costs with Claude Code figures
 -- description: >-
 --   Per session (or, with by=day, per UTC day): the tokens and cost we count from transcripts
 --   (each API response once, priced from the dated tables) beside Claude Code's own figure: the sum
