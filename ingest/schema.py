@@ -716,6 +716,34 @@ from api_requests
 where is_replay = 0
 group by session_id
 """,
+    # Claude Code's own record of each API call (OpenTelemetry api_request) beside the transcript's
+    # copy of the same response, joined on request_id: per request, its tokens and cost and ours.
+    # A call with no transcript row (a compaction summary) has empty columns on our side.
+    "otel_api_requests": """
+select
+  o.session_id,
+  o.timestamp,
+  o.request_id,
+  o.model,
+  o.query_source,
+  o.input_tokens as claude_code_input_tokens,
+  a.input_tokens,
+  o.output_tokens as claude_code_output_tokens,
+  a.output_tokens,
+  o.cache_read_tokens as claude_code_cache_read_tokens,
+  a.cache_read_input_tokens,
+  o.cache_creation_tokens as claude_code_cache_creation_tokens,
+  a.cache_creation_input_tokens,
+  o.cost_usd as claude_code_cost_usd,
+  a.cost_usd,
+  a.price_source,
+  a.message_id,
+  o.duration_ms,
+  o.host
+from otel_events o
+left join api_requests a on a.request_id = o.request_id and a.is_replay = 0
+where o.event = 'api_request'
+""",
     # Headless runs per UTC day of their start: the daily job metrics, derived from jobs.
     "jobs_by_day": """
 select

@@ -166,6 +166,11 @@ def test_sdk_exported_events_meet_the_transcript_and_reconcile(server, db):
     assert rows(db, "select query_source from otel_events o where event = 'api_request' and not exists "
                     "(select 1 from api_requests a where a.request_id = o.request_id)") == [{"query_source": "compact"}]
     assert rows(db, "select count(*) n from otel_events o join tool_calls t on t.tool_use_id = o.tool_use_id")[0]["n"] == 1
+    pairs = rows(db, "select request_id, claude_code_output_tokens, output_tokens, claude_code_cost_usd, cost_usd "
+                     "from otel_api_requests")
+    assert len(pairs) == len(transcript) + 1
+    assert all(p["claude_code_output_tokens"] == p["output_tokens"] for p in pairs if p["output_tokens"] is not None)
+    assert [p["request_id"] for p in pairs if p["cost_usd"] is None] == ["req_compaction_summary"]
     assert rows(db, "select distinct source, host, version from otel_events") == [
         {"source": "otlp-http", "host": None, "version": "2.1.39"}]
 

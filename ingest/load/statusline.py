@@ -23,12 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from .. import redact
 from .. import store as store_mod
 from ..clock import now_iso
 from ..identity import host
 from ..parse import statusline as parser
-from ..parse.hooks import content_id
 from . import hooks as hook_mod
 
 DEADLINE_S = 4  # all of it, the user's own command included; Claude Code cancels a slow one anyway
@@ -92,17 +90,47 @@ select total(max(coalesce(c.cost, 0), coalesce(a.cost, 0)))
   left join archive a on a.session_id = s.session_id"""
 
 
-def today_cost(db_path: Path, start: str | None = None) -> float | None:
-    """Spend since ``start`` (default: local midnight today) from the archive (see TODAY_SQL); None
-    when the database cannot be read now."""
+def today_cost(db, start: str | None = None) -> float | None:
+    """Spend since ``start`` (default: local midnight today) from the archive (see TODAY_SQL), on an
+    open connection or a database path (opened read-only); None when it cannot be read now."""
+    if isinstance(db, sqlite3.Connection):
+        try:
+            return db.execute(TODAY_SQL, {"start": start or local_day_start()}).fetchone()[0]
+        except sqlite3.Error:
+            return None
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=READ_TIMEOUT_S)
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=READ_TIMEOUT_S)
     except sqlite3.Error:
         return None
     try:
-        return conn.execute(TODAY_SQL, {"start": start or local_day_start()}).fetchone()[0]
-    except sqlite3.Error:
-        return None
+        return today_cost(conn, start)
+    finally:
+        conn.close()
+
+
+def record(raw: bytes, db_path: Path, received_at: str, size: int | None = None) -> tuple[str, float | None]:
+    """Store one payload's snapshot as ``hook.handle`` stores an event (or spool it), then read
+    today's spend on the same connection: ('stored' | 'duplicate' | 'spooled' | 'lost', spend)."""
+    db_path = Path(hook_mod.spool_mod.db_key(db_path))
+
+    def spool_it(e: BaseException) -> str:
+        reason = f"{type(e).__name__}: {e}"[:200]
+        return "spooled" if hook_mod.spool(db_path, raw, received_at, STATUSLINE, reason=reason, size=size) else "lost"
+
+    try:
+        conn = store_mod.connect(db_path, timeout=hook_mod.BUSY_TIMEOUT_S)
+    except (sqlite3.Error, OSError) as e:
+        return spool_it(e), today_cost(db_path)
+    try:
+        try:
+            outcome = "stored" if write_snapshot(conn, raw, received_at, size=size) else "duplicate"
+        except (sqlite3.Error, OSError) as e:
+            return spool_it(e), today_cost(conn)
+        try:
+            hook_mod.replay_spool(conn, db_path, STATUSLINE, budget=REPLAY_BUDGET_S)
+        except (sqlite3.Error, OSError):
+            pass  # the spool stays for the next run
+        return outcome, today_cost(conn)
     finally:
         conn.close()
 
@@ -192,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     received_at = now_iso()
     reader = hook_mod.PayloadReader(hook_mod._stdin_fd(), limit=1 << 20)
-    raw, payload, theirs, proc = b"", {}, None, None
+    raw, payload, theirs, proc, today, recorded = b"", {}, None, None, None, False
     db_path, chain, show_ours = _args(argv)
 
     def deadline(signum, frame):
@@ -212,8 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         loaded = hook_mod._loads(raw)
         payload = loaded if isinstance(loaded, dict) else {}
-        outcome = hook_mod.handle(raw, db_path, received_at, STATUSLINE, size=reader.total,
-                                  replay_budget=REPLAY_BUDGET_S)
+        outcome, today = record(raw, db_path, received_at, size=reader.total)
+        recorded = True
         if debug:
             print(f"claude-ingest statusline: {outcome} ({db_path})", file=sys.stderr)
         if proc is not None:
@@ -227,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ours = None
         if not chain or show_ours or theirs is None:
-            ours = line(payload, today_cost(db_path))
+            ours = line(payload, today if recorded else today_cost(db_path))
         out = "\n".join(x for x in (theirs, ours) if x)
         sys.stdout.write(out + "\n")
         sys.stdout.flush()
