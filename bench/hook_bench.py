@@ -5,7 +5,9 @@ on stdin (PreToolUse, PostToolUse and UserPromptSubmit payloads of a live sessio
 Its floor is measured in the same run, interleaved call by call so both see the same machine noise:
 `python -c "import sqlite3, json"` (starting Python and the two modules any hook needs).
 
-Prints p50 and p95 of both and their ratios. Target: hook p50 at most 2x the floor's p50.
+Prints p50 and p95 of both and their ratios. Target: hook p50 at most 2x the floor's p50. Then the
+same for `claude-ingest statusline` (Claude Code's statusLine command, run after every message, which
+also reads today's spend from the database to print its line), against the same floor.
 
 Then what one tool call waits for with the hook settings `install-hooks` writes, against the old
 all-synchronous ones, in the same run: the bench runs `claude-ingest install-hooks --settings` into
@@ -82,13 +84,32 @@ def payloads(n: int, session: str | None = None):
             yield {**base, "hook_event_name": "UserPromptSubmit", "prompt": f"now fix test {i} please"}
 
 
-def timed(cmd: list[str], stdin: bytes) -> float:
+def timed(cmd: list[str], stdin: bytes, lines: int = 0) -> float:
+    """One run's wall time; it must exit 0 and print exactly ``lines`` lines (a hook none, the statusline one)."""
     started = time.perf_counter()
     proc = subprocess.run(cmd, input=stdin, capture_output=True)
     elapsed = time.perf_counter() - started
-    if proc.returncode != 0 or proc.stdout:
+    if proc.returncode != 0 or proc.stdout.count(b"\n") != lines or (lines == 0 and proc.stdout):
         raise SystemExit(f"{cmd[0]} failed or printed: rc={proc.returncode} stdout={proc.stdout[:200]!r}")
     return elapsed
+
+
+STATUSLINE_PAYLOAD = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "hooks" / \
+    "statusline-docs-example-2026-08.json"
+
+
+def statusline_payloads(n: int):
+    """The documented statusline payload, as one session's messages go by: its cost and context grow,
+    and the limits move; a few sessions take turns, as parallel ones do."""
+    base = json.loads(STATUSLINE_PAYLOAD.read_text())
+    stamp = int(time.time())
+    for i in range(n):
+        p = json.loads(json.dumps(base))
+        p["session_id"] = f"bench-statusline-{stamp}-{i % 4}"
+        p["cost"]["total_cost_usd"] = 0.01 * i
+        p["context_window"]["used_percentage"] = i % 100
+        p["rate_limits"]["five_hour"]["used_percentage"] = (i / 10) % 100
+        yield json.dumps(p).encode()
 
 
 def installed_settings(exe: str, db: Path) -> tuple[dict, dict]:
@@ -196,6 +217,20 @@ def main(argv=None) -> int:
     print(f"ratio  hook / floor:                     p50 {p50 / f50:6.2f}x     p95 {p95 / f95:6.2f}x")
     verdict = "PASS" if p50 / f50 <= TARGET_RATIO else "MISS"
     print(f"target p50 <= {TARGET_RATIO:g}x floor: {verdict}")
+
+    status_cmd = [exe, "statusline", "--db", str(db)]
+    timed(status_cmd, next(statusline_payloads(1)), lines=1)
+    status_s, floor2_s = [], []
+    for payload in statusline_payloads(args.calls):
+        floor2_s.append(timed(floor_cmd, b""))
+        status_s.append(timed(status_cmd, payload, lines=1))
+    s50, s95, g50, g95 = pct(status_s, 0.5), pct(status_s, 0.95), pct(floor2_s, 0.5), pct(floor2_s, 0.95)
+    print(f"\nstatusline calls: {args.calls} (one line printed each; today's spend read from the database)")
+    print(f"floor  python -c 'import sqlite3, json':  p50 {ms(g50):6.1f} ms   p95 {ms(g95):6.1f} ms")
+    print(f"status claude-ingest statusline:         p50 {ms(s50):6.1f} ms   p95 {ms(s95):6.1f} ms   "
+          f"mean {ms(statistics.mean(status_s)):.1f} ms")
+    print(f"ratio  statusline / floor:               p50 {s50 / g50:6.2f}x     p95 {s95 / g95:6.2f}x")
+    print(f"target p50 <= {TARGET_RATIO:g}x floor: {'PASS' if s50 / g50 <= TARGET_RATIO else 'MISS'}")
 
     if args.tool_calls > 0:
         before, after = tool_call_waits(exe, db, args.tool_calls)

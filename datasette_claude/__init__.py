@@ -3,7 +3,8 @@
 Hook implementations only, each a few lines; what they do lives beside them: which databases are
 ours (:mod:`.databases`), how our metadata and queries reach each Datasette version
 (:mod:`.configure`), readable cells (:mod:`.format`), who may see a page (:mod:`.permissions`),
-and the pages themselves (:mod:`.pages`).
+who may write through a receiver (:mod:`.receivers`), and the pages and receivers themselves
+(:mod:`.pages`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 
 from datasette import hookimpl
 
-from . import configure, databases, permissions, resources
+from . import configure, databases, permissions, receivers, resources
 from . import format as cells
 
 
@@ -88,7 +89,7 @@ def _users_own_query(datasette, database, name) -> bool:
     """The user's own query of that name wins; ours does not dress its page."""
     try:
         theirs = datasette.metadata("queries", database=database, fallback=False) or {}
-    except TypeError:  # Datasette 1.0 keeps queries elsewhere; configure.py never overrides theirs
+    except (TypeError, AttributeError):  # Datasette 1.0 keeps queries elsewhere; configure.py never overrides theirs
         return False
     return name in theirs
 
@@ -102,6 +103,7 @@ def render_cell(row, value, column, table, database, datasette):
 
 @hookimpl
 def register_routes():
+    from .pages.otlp import otlp_logs
     from .pages.overview import overview
     from .pages.chart import query_chart
     from .pages.job import job_page
@@ -113,7 +115,14 @@ def register_routes():
         (r"^/-/claude$", overview),
         (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),
+        (r"^/-/claude/otlp/v1/logs$", otlp_logs),
     ]
+
+
+@hookimpl
+def skip_csrf(scope):
+    """The receivers take no cookies and answer only their content types (see receivers)."""
+    return receivers.skips_csrf(scope)
 
 
 @hookimpl

@@ -121,9 +121,10 @@ def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: 
                 label: str = "", detail=None, note=None, paths: bool = False, tips=None) -> str:
     """Horizontal bars, largest first, one per row, each labelled so the rows are told apart;
     ``note(row)`` is written beside the value (``1 of 7``), ``detail`` and ``tips`` go in tooltips."""
+    given = bool(rows)
     rows = sorted((r for r in rows if r[value_key] is not None), key=lambda r: -float(r[value_key]))[:limit]
     if not rows:
-        return _empty(width, 80, label)
+        return _empty(width, 80, label, f"No row has a {value_key} to draw." if given else "Nothing in this period.")
     top = max(float(r[value_key]) for r in rows) or 1
     labels = distinct_labels([r[label_key] if r[label_key] is not None else "—" for r in rows], paths=paths)
     left = min(max(6.2 * max(len(t) for t in labels) + 14, 110), width * 0.5)
@@ -199,9 +200,9 @@ def _open(width, height, label):
             f'preserveAspectRatio="xMinYMin meet">')
 
 
-def _empty(width, height, label):
-    return _open(width, height, label) + (f'<text x="10" y="{height / 2}" class="tick">Nothing in this '
-                                          f'period.</text></svg>')
+def _empty(width, height, label, message: str = "Nothing in this period."):
+    return _open(width, height, label) + f'<text x="10" y="{height / 2}" class="tick">{escape(message)}</text></svg>'
+
 
 
 # -- a session over time --------------------------------------------------------------------------
@@ -329,11 +330,20 @@ def _pause(seconds: float) -> str:
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h" if minutes < 2880 else f"{minutes / 1440:.1f} days"
 
 
+def _note_value(column: str, value):
+    if value is None:
+        return "—"
+    if isinstance(value, float) and column.endswith("_usd"):
+        return money(value)
+    return f"{value:,}" if isinstance(value, int) else value
+
+
 # -- a canned query's chart ---------------------------------------------------------------------------
 def for_query(spec: dict, rows: list[dict], params: dict, *, width: int = 1100, label: str = "") -> str:
     """The chart a canned query's header asks for (``chart:``), drawn from its rows:
     ``type`` columns (per day, stacked by ``series``), bars (ranked, largest first) or lines (per
-    day, gaps broken); ``x``, ``y``, ``label`` (a bar's text column), ``series``, ``unit``
+    day, gaps broken); ``x``, ``y``, ``label`` (a bar's text column, or a list of them: the first
+    with a value), ``series``, ``unit``
     ($, %, s), ``paths`` (labels that are paths: told apart by their ends), ``note`` (text beside a
     bar's value, from its row: '{failures} of {calls} calls'), ``by_param`` (the y column chosen
     by a parameter, e.g. the leaderboard's order_by), ``day`` (x is a time: its day)."""
@@ -358,11 +368,14 @@ def for_query(spec: dict, rows: list[dict], params: dict, *, width: int = 1100, 
         draw = stacked_columns if kind == "columns" else lines
         return draw(data, "x", "y", "s" if series else None, unit=unit, width=width, height=300, label=label)
     text = spec.get("label")
+    if isinstance(text, list):  # the first of these columns that has a value (per session, or per day)
+        rows = [{**r, "_label": next((r[c] for c in text if r.get(c) is not None), None)} for r in rows]
+        text = "_label"
     note = spec.get("note")
 
     def noted(r):
         try:
-            return note.format(**{k: (f"{v:,}" if isinstance(v, int) else v) for k, v in r.items()})
+            return note.format(**{k: _note_value(k, v) for k, v in r.items()}).strip()
         except (KeyError, IndexError, ValueError):
             return ""
 

@@ -189,6 +189,78 @@ def remove_hooks(settings: dict) -> tuple[dict, list[str]]:
     return settings, removed
 
 
+# -- the statusLine -----------------------------------------------------------------------------
+_OURS_STATUSLINE = re.compile(r"(claude-ingest['\"]?|-m ingest) statusline(\s|$)")
+
+
+def statusline_command(db_path: Path | None = None, chain: str | None = None, show_ours: bool = False) -> str:
+    """``claude-ingest statusline [--db PATH] [--chain THEIRS] [--show-ours]``, by absolute path."""
+    command = command_line("statusline", db_path)
+    if chain:
+        command += " --chain " + shlex.quote(chain)
+    return command + (" --show-ours" if show_ours else "")
+
+
+def is_our_statusline(status_line) -> bool:
+    return isinstance(status_line, dict) and isinstance(status_line.get("command"), str) and bool(
+        _OURS_STATUSLINE.search(status_line["command"]))
+
+
+def chained_command(command: str) -> str | None:
+    """The user's own statusLine command that ours runs (its ``--chain``), if any."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for i, word in enumerate(words):
+        if word == "--chain" and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith("--chain="):
+            return word[len("--chain="):]
+    return None
+
+
+def add_statusline(settings: dict, db_path: Path | None = None, *, show_ours: bool = False) -> tuple[dict, str | None]:
+    """A copy of ``settings`` with ``claude-ingest statusline`` as the statusLine command, and what
+    changed: "added", "chained" (the user had a command of their own: ours runs it and shows what it
+    prints, and keeps it to give back), "updated", or None. Every other key of their statusLine
+    (padding, refreshInterval, ...) stays as it was."""
+    settings = json.loads(json.dumps(settings))
+    current = settings.get("statusLine")
+    if is_our_statusline(current):
+        wanted = statusline_command(db_path, chained_command(current["command"]), show_ours)
+        if current["command"] == wanted:
+            return settings, None
+        current["command"] = wanted
+        return settings, "updated"
+    if isinstance(current, dict) and isinstance(current.get("command"), str) and current["command"].strip():
+        current["command"] = statusline_command(db_path, current["command"], show_ours)
+        current.setdefault("type", "command")
+        return settings, "chained"
+    if current is not None and not (isinstance(current, dict) and not current.get("command")):
+        raise SettingsError("statusLine in settings is not a command this can chain "
+                            f"({json.dumps(current)[:200]}); not touching it")
+    settings["statusLine"] = {**(current or {}), "type": "command", "command": statusline_command(db_path, None,
+                                                                                                  show_ours)}
+    return settings, "added"
+
+
+def remove_statusline(settings: dict) -> tuple[dict, str | None]:
+    """A copy of ``settings`` without our statusLine: the user's own command given back in its place
+    (the rest of their statusLine untouched), or no statusLine when there was none before ours.
+    What changed: "restored", "removed" or None."""
+    settings = json.loads(json.dumps(settings))
+    current = settings.get("statusLine")
+    if not is_our_statusline(current):
+        return settings, None
+    theirs = chained_command(current["command"])
+    if theirs is not None:
+        current["command"] = theirs
+        return settings, "restored"
+    del settings["statusLine"]
+    return settings, "removed"
+
+
 class SettingsError(IngestError):
     pass
 

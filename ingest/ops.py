@@ -457,33 +457,38 @@ def read_prices(prices_path=None) -> tuple[dict, str]:
     except ValueError as e:
         raise OpsError(f"{path} is not JSON: {e}") from e
     validate_prices(prices, str(path))
+    prices.setdefault("name", path.name)  # what each cost it gives records as its source
     return prices, str(path)
 
 
-_REPRICE_COLUMNS = ("model", "source", "input_tokens", "output_tokens", "cache_creation_input_tokens",
+_REPRICE_COLUMNS = ("model", "source", "provider", "input_tokens", "output_tokens", "cache_creation_input_tokens",
                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cache_read_input_tokens",
-                    "web_search_requests", "speed", "inference_geo", "timestamp", "cost_usd", "priced")
+                    "web_search_requests", "speed", "inference_geo", "timestamp", "cost_usd", "priced", "price_source")
 _TOTAL_COST = "select total(cost_usd) from api_requests where coalesce(is_replay, 0) = 0"
 
 
 def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
-    """Every API request's cost from ``prices``: how many there are, the (cost, priced, rowid) of
-    those whose cost changed, how many gained a price and how many lost theirs."""
-    from .parse.opencode import pricing_model
+    """Every API request's cost from ``prices`` (and genai-prices for the models they lack): how many
+    there are, the (cost, priced, price source, rowid, cost changed?) of those whose cost or source
+    changed, how many gained a price and how many lost theirs."""
+    from .parse.opencode import opencode_price
 
     cols = ", ".join(f"[{c}]" for c in _REPRICE_COLUMNS)
     updates, requests, gained, lost = [], 0, 0, 0
-    for (rowid, model, src, inp, out, created, w5m, w1h, read, searches, speed, geo, ts, old, priced
-         ) in conn.execute(f"select rowid, {cols} from api_requests"):
+    for (rowid, model, src, provider, inp, out, created, w5m, w1h, read, searches, speed, geo, ts, old, priced,
+         old_source) in conn.execute(f"select rowid, {cols} from api_requests"):
         requests += 1
-        cost = pricing.cost_usd(
-            pricing_model(model) if src == "opencode" else model,  # as each source prices at ingest
-            input_tokens=inp, output_tokens=out, cache_creation_input_tokens=created,
-            cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h, cache_read_input_tokens=read,
-            web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts, prices=prices)
+        usage = dict(input_tokens=inp, output_tokens=out, cache_creation_input_tokens=created,
+                     cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h, cache_read_input_tokens=read,
+                     web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts)
+        if src == "opencode":  # as each source prices at ingest
+            cost, source = opencode_price(model, provider, prices=prices, **usage)
+        else:
+            cost, source = pricing.priced(model, prices=prices, **usage)
         now_priced = 0 if cost is None else 1
-        if cost != old or now_priced != priced:
-            updates.append((cost, now_priced, rowid))
+        if cost != old or now_priced != priced or source != old_source:
+            # a cost from another table at the same price is the same cost, from a source of its own
+            updates.append((cost, now_priced, source, rowid, cost != old or now_priced != priced))
             gained += now_priced == 1 and priced != 1
             lost += now_priced == 0 and priced == 1
     return requests, updates, gained, lost
@@ -498,7 +503,8 @@ def reprice(db, prices_path=None) -> dict:
     with store_mod.opened(db if not isinstance(db, (str, Path)) else path) as conn, store_mod.transaction(conn):
         cost_before = conn.execute(_TOTAL_COST).fetchone()[0]
         requests, updates, gained, lost = _repriced(conn, prices)
-        conn.executemany("update api_requests set cost_usd = ?, priced = ? where rowid = ?", updates)
+        conn.executemany("update api_requests set cost_usd = ?, priced = ?, price_source = ? where rowid = ?",
+                         [u[:4] for u in updates])
         schema.refresh_rollups(conn, ["usage_daily"])
         cost_after = conn.execute(_TOTAL_COST).fetchone()[0]
         unpriced = dict(conn.execute(
@@ -513,7 +519,7 @@ select count(*) from usage_daily r
         jobs = conn.execute("select count(*) from jobs where cost_usd is not null or priced = 0").fetchone()[0]
     return {
         "database": str(path.resolve()), "prices": source, "prices_as_of": prices.get("as_of"),
-        "requests": requests, "repriced": len(updates), "newly_priced": gained, "lost_price": lost,
+        "requests": requests, "repriced": sum(u[4] for u in updates), "newly_priced": gained, "lost_price": lost,
         "cost_before_usd": cost_before, "cost_after_usd": cost_after, "unpriced_models": unpriced,
         "usage_daily_rows_of_pruned_days": frozen,
         # A job's estimate is made from its result's per-model usage (parse.jobs.estimate_cost),

@@ -15,13 +15,15 @@ Merge rules say what an upsert does when a row with the same natural key already
     original  first non-null value, except that a row written from a forked/resumed copy
               (``is_fork_copy = 1``) gives way to the original line: usage is counted once, under
               the session where it happened
+    newest    from the copy captured last (the row's ``captured_at``), whichever is written last:
+              a statusline snapshot replayed late never overwrites a newer one of the same bucket
 """
 
 from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 10  # 10: other agents (sessions.reported_cost_usd, api_requests.reasoning_tokens)
+SCHEMA_VERSION = 11  # 10: other agents (reported_cost_usd, reasoning_tokens); 11: statusline, otel, price_source
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -64,6 +66,7 @@ _USAGE_COLUMNS = (
     "stop_reason",
     "cost_usd",
     "priced",
+    "price_source",
 )
 
 TABLES: dict[str, Table] = {
@@ -141,13 +144,17 @@ TABLES: dict[str, Table] = {
                 "stop_reason": TEXT,
                 "cost_usd": REAL,
                 "priced": INTEGER,
+                # which price table or database, and which version of it, gave cost_usd
+                "price_source": TEXT,
                 "reported_cost_usd": REAL,
                 "is_replay": INTEGER,
                 "is_fork_copy": INTEGER,
                 "source": TEXT,
+                "provider": TEXT,  # the provider the agent called, where it says (OpenCode's providerID)
             },
             merge={
                 **{c: "usage" for c in _USAGE_COLUMNS},
+                "provider": "first",
                 "usage_total": "max",
                 "session_id": "original",
                 "agent_id": "first",
@@ -159,7 +166,8 @@ TABLES: dict[str, Table] = {
             },
             defaults={"is_replay": 0, "is_fork_copy": 0, "is_sidechain": 0},
             foreign_keys=(("session_id", "sessions", "id"),),
-            indexes=(("session_id",), ("timestamp",), ("message_id",), ("model", "timestamp")),
+            # request_id: Claude Code's own records of a response (OpenTelemetry's api_request) carry only it
+            indexes=(("session_id",), ("timestamp",), ("message_id",), ("model", "timestamp"), ("request_id",)),
         ),
         Table(
             "messages",
@@ -544,6 +552,92 @@ TABLES: dict[str, Table] = {
             columns={"before": TEXT, "pruned_at": TEXT, "rows_json": TEXT},
             merge={"pruned_at": "first"},
         ),
+        # Claude Code's statusline payloads (``claude-ingest statusline``): its own view of a session
+        # (cost, context, rate limits), at most one row per session per few seconds.
+        Table(
+            "statusline_snapshots",
+            pk=("session_id", "bucket"),
+            columns={
+                "session_id": TEXT,
+                "bucket": TEXT,  # the start of the few seconds it was captured in (parse.statusline.BUCKET_S)
+                "captured_at": TEXT,
+                "model": TEXT,
+                "model_name": TEXT,
+                "version": TEXT,
+                "session_name": TEXT,
+                "prompt_id": TEXT,
+                "cwd": TEXT,
+                "project_dir": TEXT,
+                "transcript_path": TEXT,
+                "total_cost_usd": REAL,  # Claude Code's own estimate, cumulative for the session
+                "total_duration_ms": INTEGER,
+                "total_api_duration_ms": INTEGER,
+                "lines_added": INTEGER,
+                "lines_removed": INTEGER,
+                "context_input_tokens": INTEGER,  # in the context window after the latest response
+                "context_output_tokens": INTEGER,
+                "context_window_size": INTEGER,
+                "context_used_pct": REAL,
+                "exceeds_200k_tokens": INTEGER,
+                "five_hour_pct": REAL,  # Claude.ai plans: share of the 5-hour limit used, 0-100
+                "five_hour_resets_at": TEXT,
+                "seven_day_pct": REAL,  # ... and of the weekly one
+                "seven_day_resets_at": TEXT,
+                "host": TEXT,
+                "payload": TEXT,  # the payload as it came (redacted), for what no column holds yet
+            },
+            merge={"captured_at": "max", "host": "first",
+                   **{c: "newest" for c in ("model", "model_name", "version", "session_name", "prompt_id", "cwd",
+                                            "project_dir", "transcript_path", "total_cost_usd", "total_duration_ms",
+                                            "total_api_duration_ms", "lines_added", "lines_removed",
+                                            "context_input_tokens", "context_output_tokens", "context_window_size",
+                                            "context_used_pct", "exceeds_200k_tokens", "five_hour_pct",
+                                            "five_hour_resets_at", "seven_day_pct", "seven_day_resets_at",
+                                            "payload")}},
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("captured_at",), ("session_id", "captured_at")),
+        ),
+        # Claude Code's OpenTelemetry log events (``claude-ingest otel``, the plugin's OTLP/HTTP
+        # receiver): one row per event, keyed by what it says, so a batch sent again is the same rows.
+        # api_request events are Claude Code's own record of each API call (compaction calls too).
+        Table(
+            "otel_events",
+            pk=("id",),
+            columns={
+                "id": TEXT,  # sha256 of the event's time, name and attributes (parse.otel.event_id)
+                "received_at": TEXT,
+                "timestamp": TEXT,
+                "event": TEXT,  # api_request, tool_result, user_prompt, api_error, ... (no claude_code. prefix)
+                "session_id": TEXT,
+                "prompt_id": TEXT,
+                "request_id": TEXT,  # api_request, api_error: the transcript's requestId
+                "tool_use_id": TEXT,  # tool_result, tool_decision
+                "sequence": INTEGER,  # event.sequence: the order within a session
+                "model": TEXT,
+                "query_source": TEXT,  # repl_main_thread, compact, a subagent's name, sdk, ...
+                "cost_usd": REAL,  # Claude Code's own estimate for the request
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_read_tokens": INTEGER,
+                "cache_creation_tokens": INTEGER,
+                "duration_ms": INTEGER,
+                "success": INTEGER,
+                "status_code": INTEGER,
+                "error": TEXT,
+                "tool_name": TEXT,
+                "decision": TEXT,
+                "version": TEXT,  # Claude Code's, from the resource's service.version
+                "host": TEXT,  # the machine: a receiver token's name, the resource's host.name, or this one
+                "source": TEXT,  # otel-file, otlp-http, otlp-spool
+                "attributes": TEXT,  # every attribute as plain JSON (identities left out), redacted
+                "resource": TEXT,
+            },
+            merge={"received_at": "first", "host": "first", "source": "first"},
+            foreign_keys=(("session_id", "sessions", "id"), ("tool_use_id", "tool_calls", "tool_use_id"),
+                          ("prompt_id", "prompts", "id")),
+            indexes=(("session_id", "timestamp"), ("request_id",), ("event", "timestamp"), ("timestamp",),
+                     ("tool_use_id",)),
+        ),
         # Headless ``claude -p`` runs (``claude-ingest job``). Counts are of what the
         # run's own output showed; NULL where its output mode did not show it (json has no tool calls).
         Table(
@@ -574,6 +668,7 @@ TABLES: dict[str, Table] = {
                 "total_cost_usd": REAL,  # what Claude Code reported
                 "cost_usd": REAL,  # our estimate from the price table; NULL when a model has no price
                 "priced": INTEGER,
+                "price_source": TEXT,  # the price table or database (and version) the estimate came from
                 "tool_call_count": INTEGER,
                 "failed_tool_calls": INTEGER,
                 "primary_tool": TEXT,
@@ -637,6 +732,34 @@ select
 from api_requests
 where is_replay = 0
 group by session_id
+""",
+    # Claude Code's own record of each API call (OpenTelemetry api_request) beside the transcript's
+    # copy of the same response, joined on request_id: per request, its tokens and cost and ours.
+    # A call with no transcript row (a compaction summary) has empty columns on our side.
+    "otel_api_requests": """
+select
+  o.session_id,
+  o.timestamp,
+  o.request_id,
+  o.model,
+  o.query_source,
+  o.input_tokens as claude_code_input_tokens,
+  a.input_tokens,
+  o.output_tokens as claude_code_output_tokens,
+  a.output_tokens,
+  o.cache_read_tokens as claude_code_cache_read_tokens,
+  a.cache_read_input_tokens,
+  o.cache_creation_tokens as claude_code_cache_creation_tokens,
+  a.cache_creation_input_tokens,
+  o.cost_usd as claude_code_cost_usd,
+  a.cost_usd,
+  a.price_source,
+  a.message_id,
+  o.duration_ms,
+  o.host
+from otel_events o
+left join api_requests a on a.request_id = o.request_id and a.is_replay = 0
+where o.event = 'api_request'
 """,
     # Headless runs per UTC day of their start: the daily job metrics, derived from jobs.
     "jobs_by_day": """
@@ -792,10 +915,11 @@ delete from compactions
     (frozenset({"api_requests"}), """
 update api_requests
    set (input_tokens, output_tokens, cache_creation_input_tokens, cache_creation_5m_tokens,
-        cache_creation_1h_tokens, cache_read_input_tokens, web_search_requests, usage_total, cost_usd, priced) =
+        cache_creation_1h_tokens, cache_read_input_tokens, web_search_requests, usage_total, cost_usd, priced,
+        price_source) =
        (select s.input_tokens, s.output_tokens, s.cache_creation_input_tokens, s.cache_creation_5m_tokens,
                s.cache_creation_1h_tokens, s.cache_read_input_tokens, s.web_search_requests, s.usage_total,
-               s.cost_usd, s.priced
+               s.cost_usd, s.priced, s.price_source
           from api_requests s
          where s.message_id = api_requests.message_id and s.request_id = '' and s.source = 'stream-json'
          order by s.usage_total desc limit 1)
@@ -825,6 +949,8 @@ REDACTED: dict[str, dict[str, str]] = {
     "prompts": {"text": "text"},
     "messages": {"text": "text", "thinking": "text"},
     "hook_events": {"payload": "json"},
+    "statusline_snapshots": {"payload": "json"},
+    "otel_events": {"attributes": "json", "resource": "json", "error": "text"},
     "errors": {"message": "text"},
     "compactions": {"summary_preview": "text", "custom_instructions": "text"},
     "subagents": {"description": "text"},
@@ -851,6 +977,7 @@ BOUNDED: dict[str, dict[str, int]] = {
     "compactions": {"summary_preview": PREVIEW_CHARS},
     "errors": {"message": 10 * PREVIEW_CHARS},
     "ingest_skips": {"excerpt": 300},
+    "otel_events": {"attributes": INPUT_STRING_CHARS, "error": PREVIEW_CHARS},
 }
 
 # The rollups: each is one SELECT over a detail table, grouped by day (and session). For the sessions

@@ -196,6 +196,10 @@ def _merge_expression(table: schema.Table, column: str) -> str:
             f"or (excluded.usage_total = {t}.usage_total and excluded.timestamp < {t}.timestamp) "
             f"then {new} else {old} end"
         )
+    if rule == "newest":
+        t = f"[{table.name}]"
+        return (f"case when {t}.captured_at is null or excluded.captured_at >= {t}.captured_at "
+                f"then coalesce({new}, {old}) else {old} end")
     if rule == "original":
         return (
             f"case when {old} is null then {new} "

@@ -21,7 +21,7 @@ HOOKS = FIXTURES / "hooks"
 
 # The hook commands run as the real console script unless a test asks for them in process: they are
 # dispatched before click is imported, which only the console script shows.
-_SUBPROCESS_ONLY = {"hook", "opencode-event"}
+_SUBPROCESS_ONLY = {"hook", "statusline", "opencode-event"}
 
 
 def rows(db, sql, params=()):

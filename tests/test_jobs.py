@@ -291,11 +291,11 @@ def test_bad_lines_are_counted_not_fatal(db_path):
 
 def test_unpriced_model_is_flagged(db_path):
     result = json.loads(SUCCESS.read_text())
-    result["modelUsage"] = {"gpt-oss-120b": result["modelUsage"]["claude-haiku-4-5-20251001"]}
+    result["modelUsage"] = {"claude-opus-9": result["modelUsage"]["claude-haiku-4-5-20251001"]}  # nobody's
     summary = ingest_job(db_path, json.dumps(result))
-    assert rows(db_path, "select cost_usd, priced, total_cost_usd from jobs") == [
-        {"cost_usd": None, "priced": 0, "total_cost_usd": 0.0031}]
-    assert "unpriced models: gpt-oss-120b (1)" in summary.line()
+    assert rows(db_path, "select cost_usd, priced, price_source, total_cost_usd from jobs") == [
+        {"cost_usd": None, "priced": 0, "price_source": None, "total_cost_usd": 0.0031}]
+    assert "unpriced models: claude-opus-9 (1)" in summary.line()
 
 
 # -- what other queries need -----------------------------------------------------------------------

@@ -305,14 +305,22 @@ def test_tokens_are_the_sum_of_step_finish_parts(ingested):
     assert total == {"i": 120 + 5000 + 300 + 10 + 7 + 1000 + 671 + 40, "n": 9}
 
 
-def test_other_providers_are_unpriced_and_flagged(ingested):
+def test_other_providers_models_are_priced_by_genai_prices_with_their_source(ingested):
+    import genai_prices
+
     db, summary = ingested
-    gpt = rows(db, "select cost_usd, priced, reported_cost_usd, output_tokens from api_requests where model = 'gpt-5'")
-    assert gpt == [{"cost_usd": None, "priced": 0, "reported_cost_usd": 0.01, "output_tokens": 150}]
-    assert summary.unpriced == {"gpt-5": 1} and "unpriced models: gpt-5 (1)" in summary.line()
-    # the captured step-finish, under a Claude model, is priced
-    x = rows(db, "select cost_usd, reported_cost_usd from api_requests where message_id = 'msg_x'")[0]
+    gpt = rows(db, "select cost_usd, priced, price_source, provider, reported_cost_usd, output_tokens "
+                   "from api_requests where model = 'gpt-5'")
+    # OpenAI's list price for gpt-5 ($1.25 in, $10 out per million; reasoning billed as output), as
+    # the installed genai-prices knows it, under the provider OpenCode called
+    assert gpt == [{"cost_usd": pytest.approx((1000 * 1.25 + 150 * 10) / 1e6), "priced": 1,
+                    "price_source": f"genai-prices {genai_prices.__version__} openai/gpt-5", "provider": "openai",
+                    "reported_cost_usd": 0.01, "output_tokens": 150}]
+    assert summary.unpriced == {} and "unpriced models: none" in summary.line()
+    # the captured step-finish, under a Claude model, is priced from our table
+    x = rows(db, "select cost_usd, reported_cost_usd, price_source from api_requests where message_id = 'msg_x'")[0]
     assert x["cost_usd"] == pytest.approx((671 * 1 + 8 * 5 + 21415 * 0.1) / 1e6) and x["reported_cost_usd"] == 0.001
+    assert x["price_source"] == "datasette-claude prices.json 2026-08-21"
 
 
 def test_tool_parts_are_tool_calls_with_the_same_columns(ingested):

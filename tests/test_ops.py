@@ -93,6 +93,12 @@ def projects(tmp_path):
 def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, projects, monkeypatch):
     db = tmp_path / "claude.db"
     run(tmp_path, "backfill", projects, EDGE / "claude-code-log_edge_cases.jsonl", "--db", db)
+    # every model in the fixtures has a price somewhere: three responses under one nobody prices (a stand-in)
+    conn = sqlite3.connect(db)
+    conn.execute("update api_requests set model = 'claude-opus-9', cost_usd = null, priced = 0, price_source = null "
+                 "where model = 'claude-3-sonnet-20240229'")
+    conn.commit()
+    conn.close()
     hook = (ROOT / "tests" / "fixtures" / "hooks" / "real-stop.json").read_text()
     payload = json.dumps(json.loads(hook)[0]) if hook.lstrip().startswith("[") else hook
     assert claude_ingest("hook", "--db", db, input=payload, env=environ()).returncode == 0
@@ -148,7 +154,7 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     assert sorted((f["path"], f["sink"], f["events"]) for f in s["spool"]["files"]) == sorted([
         (str(beside), "hook", 1), (str(state), "hook", 1), (str(opencode), "opencode", 1)])
     assert s["spool"]["reasons"] == {"database is locked": 1, "unknown": 2}
-    assert s["unpriced_models"] == {"api_requests": {"claude-3-sonnet-20240229": 3}, "jobs": {}}
+    assert s["unpriced_models"] == {"api_requests": {"claude-opus-9": 3}, "jobs": {}}
     (last,) = s["ingest_runs"]
     assert last["command"] == "backfill" and last["files_read"] == 7 and last["bad_lines"] == 4
 
@@ -157,7 +163,7 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     assert f"29/29 events ({tmp_path / 'home' / '.claude' / 'settings.json'})" in text
     assert "OpenCode plugin       installed" in text and "git post-commit       installed" in text
     assert "spool backlog  2 hook events, 1 OpenCode events waiting" in text
-    assert "api_requests  claude-3-sonnet-20240229           3" in text
+    assert "api_requests  claude-opus-9           3" in text
     assert "\n  api_requests                   248\n" in text  # names and counts in aligned columns
     assert "backfill" in text and "     4 bad lines" in text
 
@@ -380,46 +386,66 @@ def costs(db):
             for r in rows(db, "select message_id, request_id, cost_usd, priced from api_requests")}
 
 
-def test_reprice_prices_a_new_model_changes_another_and_unprices_a_removed_one(tmp_path, projects):
+NOBODYS = "claude-opus-9"  # a model no price source knows (a stand-in: every real model here is priced)
+
+
+def test_reprice_prices_a_new_model_changes_another_and_falls_back_for_a_removed_one(tmp_path, projects):
+    import genai_prices
+
     db = tmp_path / "claude.db"
     run(tmp_path, "backfill", projects, EDGE / "claude-code-log_edge_cases.jsonl", "--db", db)
-    original, original_rollup = costs(db), dump(db, ["usage_daily"])
+    # Claude 3 Sonnet is in genai-prices, not in our table: priced, with its source
     sonnet3 = rows(db, "select * from api_requests where model = 'claude-3-sonnet-20240229'")
-    assert len(sonnet3) == 3 and all(r["cost_usd"] is None and r["priced"] == 0 for r in sonnet3)
+    assert len(sonnet3) == 3 and all(r["priced"] == 1 and r["price_source"].startswith("genai-prices ")
+                                     for r in sonnet3)
+    # ... renamed to a model nobody prices, the same rows show what becomes of one
+    conn = sqlite3.connect(db)
+    conn.execute("update api_requests set model = ?, cost_usd = null, priced = 0, price_source = null "
+                 "where model = 'claude-3-sonnet-20240229'", (NOBODYS,))
+    schema.refresh_rollups(conn, ["usage_daily"])
+    conn.commit()
+    conn.close()
+    original, original_rollup = costs(db), dump(db, ["usage_daily"])
     sonnet4 = [r for r in rows(db, "select * from api_requests") if canonical_model(r["model"]) == "claude-sonnet-4"]
     assert {r["model"] for r in sonnet4} == {"claude-sonnet-4-20250514", "claude-sonnet-4"}
-    haiku = count(db, "api_requests", "model = 'claude-haiku-4-5-20251001'")
-    assert haiku == 20
+    haiku = rows(db, "select * from api_requests where model = 'claude-haiku-4-5-20251001'")
+    assert len(haiku) == 20
 
     def change(models):
-        models["claude-3-sonnet"] = {"input": 3, "output": 15, "cache_write_5m": 3.75, "cache_write_1h": 6,
-                                     "cache_read": 0.3}
+        models[NOBODYS] = {"input": 3, "output": 15, "cache_write_5m": 3.75, "cache_write_1h": 6, "cache_read": 0.3}
         models["claude-sonnet-4"] = dict(models["claude-sonnet-4"], output=models["claude-sonnet-4"]["output"] + 10)
         del models["claude-haiku-4-5"]
     before_total = rows(db, "select total(cost_usd) c from api_requests where is_replay = 0")[0]["c"]
-    r = run(tmp_path, "reprice", "--db", db, "--prices", prices_with(tmp_path, change), "--json")
+    table = prices_with(tmp_path, change)
+    r = run(tmp_path, "reprice", "--db", db, "--prices", table, "--json")
     out = json.loads(r.stdout)
 
     for row in sonnet3:  # hand-computed at the new rates: no cache tokens in these lines
-        got = rows(db, "select cost_usd, priced from api_requests where message_id = ?", (row["message_id"],))[0]
-        assert got["priced"] == 1
+        got = rows(db, "select cost_usd, priced, price_source from api_requests where message_id = ?",
+                   (row["message_id"],))[0]
+        assert got["priced"] == 1 and got["price_source"] == "prices.json 2026-08-21"  # the table given, by name
         assert got["cost_usd"] == pytest.approx((row["input_tokens"] * 3 + row["output_tokens"] * 15) / 1e6)
     for row in sonnet4:  # $10 more per million output tokens, nothing else
         got = rows(db, "select cost_usd from api_requests where message_id = ? and request_id = ?",
                    (row["message_id"], row["request_id"]))[0]["cost_usd"]
         assert got == pytest.approx(row["cost_usd"] + row["output_tokens"] * 10 / 1e6)
-    assert count(db, "api_requests", "model = 'claude-haiku-4-5-20251001' and cost_usd is null and priced = 0") == haiku
+    # a model the table given lacks is priced from genai-prices, at Haiku 4.5's same list price
+    for row in haiku:
+        got = rows(db, "select cost_usd, priced, price_source from api_requests where message_id = ? "
+                       "and request_id = ?", (row["message_id"], row["request_id"]))[0]
+        assert got["priced"] == 1 and got["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
+        assert got["price_source"] == f"genai-prices {genai_prices.__version__} anthropic/claude-haiku-4-5"
     assert count(db, "api_requests", "cost_usd = 0") == 0
     others = {k: v for k, v in costs(db).items() if k in original}
     changed = {k for k in original if others[k] != original[k]}
-    assert len(changed) == 3 + len(sonnet4) + haiku
-    assert all(others[k] == original[k] for k in original if k not in changed)
+    assert {k for k in changed if k[0] in {r["message_id"] for r in haiku}} <= {
+        (r["message_id"], r["request_id"]) for r in haiku}  # at most float noise for those
 
     after_total = rows(db, "select total(cost_usd) c from api_requests where is_replay = 0")[0]["c"]
     assert (out["requests"], out["repriced"], out["newly_priced"], out["lost_price"]) == (
-        248, len(changed), 3, haiku)
+        248, len(changed), 3, 0)
     assert out["cost_before_usd"] == pytest.approx(before_total) and out["cost_after_usd"] == pytest.approx(after_total)
-    assert out["unpriced_models"] == {"claude-haiku-4-5-20251001": haiku}
+    assert out["unpriced_models"] == {}
 
     # the rollup, and the canned query reading it, follow the detail
     assert rows(db, "select day, model, round(cost_usd, 9) c, unpriced_requests u from usage_daily "
@@ -428,18 +454,18 @@ def test_reprice_prices_a_new_model_changes_another_and_unprices_a_removed_one(t
           from api_requests where is_replay = 0 group by session_id, 1, 2,
                (agent_id is not null or is_sidechain = 1) order by 1, 2, 3, 4""")
     usage = daily_usage(db)
-    assert usage[("2025-06-14", "claude-3-sonnet-20240229")]["unpriced_requests"] == 0
-    assert usage[("2025-06-14", "claude-3-sonnet-20240229")]["cost_usd"] == pytest.approx(
+    assert usage[("2025-06-14", NOBODYS)]["unpriced_requests"] == 0
+    assert usage[("2025-06-14", NOBODYS)]["cost_usd"] == pytest.approx(
         sum(r["input_tokens"] * 3 + r["output_tokens"] * 15 for r in sonnet3) / 1e6, abs=1e-4)
-    assert usage[("2026-02-12", "claude-haiku-4-5-20251001")]["cost_usd"] is None
-    assert usage[("2026-02-12", "claude-haiku-4-5-20251001")]["unpriced_requests"] == haiku
 
-    # back to the shipped table: every cost exactly as ingest computed it
+    # back to the shipped table: every cost exactly as ingest computed it; the model nobody prices loses its price
     text = run(tmp_path, "reprice", "--db", db).stdout
     assert costs(db) == original and dump(db, ["usage_daily"]) == original_rollup
+    assert rows(db, "select distinct price_source from api_requests where model = 'claude-haiku-4-5-20251001'") == [
+        {"price_source": "datasette-claude prices.json 2026-08-21"}]
     assert f"with {PRICES_PATH} (as of " in text
-    assert f"248 requests, {len(changed)} repriced ({haiku} newly priced, 3 lost their price)" in text
-    assert "still unpriced: claude-3-sonnet-20240229 (3)" in text
+    assert "(0 newly priced, 3 lost their price)" in text
+    assert f"still unpriced: {NOBODYS} (3)" in text
 
 
 def test_reprice_rejects_a_malformed_price_table_with_exit_2_and_changes_nothing(tmp_path, projects):
@@ -485,6 +511,8 @@ def test_reprice_after_prune_keeps_the_pruned_days_rollup(tmp_path, projects):
     out = json.loads(run(tmp_path, "reprice", "--db", db, "--prices", prices_with(tmp_path, change),
                          "--json").stdout)
     assert out["usage_daily_rows_of_pruned_days"] == 2 and out["repriced"] == 157 + 1
+    assert rows(db, "select distinct price_source from api_requests where model like 'claude-opus-4-6%'") == [
+        {"price_source": "prices.json 2026-08-21"}]  # every row priced by the table given names it
     assert rows(db, "select * from usage_daily where day < '2026-02-11' order by 1, 2, 3") == pruned
     kept = rows(db, "select round(sum(cost_usd), 9) c from usage_daily where day = '2026-02-12'")[0]["c"]
     assert kept == round(rows(db, "select sum(cost_usd) c from api_requests where is_replay = 0")[0]["c"], 9)

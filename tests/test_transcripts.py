@@ -36,14 +36,30 @@ def test_malformed_lines_are_counted_and_recorded_not_fatal(tmp_path):
     assert rows(db, "select timestamp from messages where uuid = 'edge_009'")[0]["timestamp"] == "2025-06-14T11:03:00.000Z"
 
 
-def test_unknown_model_is_flagged_never_zero(tmp_path):
+def test_a_model_our_table_lacks_is_priced_by_genai_prices_and_one_nobody_prices_is_flagged(tmp_path):
+    import genai_prices
+
     db, summary = ingest_one(tmp_path, EDGE / "claude-code-log_edge_cases.jsonl")
-    unpriced = rows(db, "select model, cost_usd, priced from api_requests where priced = 0")
-    assert unpriced and all(r["cost_usd"] is None for r in unpriced)
-    assert {r["model"] for r in unpriced} == set(summary.unpriced) == {"claude-3-sonnet-20240229"}
-    assert "claude-3-sonnet-20240229 (3)" in summary.line() and len(unpriced) == 3
-    # the known one next to it is priced
-    assert rows(db, "select cost_usd from api_requests where model = 'claude-sonnet-4'")[0]["cost_usd"] > 0
+    # Claude 3 Sonnet left Anthropic's pricing page (and our table); genai-prices still has its list
+    # price, $3 in and $15 out per million (no cache tokens in these lines)
+    sonnet3 = rows(db, "select input_tokens, output_tokens, cost_usd, priced, price_source from api_requests "
+                       "where model = 'claude-3-sonnet-20240229'")
+    assert len(sonnet3) == 3 and summary.unpriced == {} and "unpriced models: none" in summary.line()
+    for r in sonnet3:
+        assert r["priced"] == 1 and r["cost_usd"] == pytest.approx((r["input_tokens"] * 3 + r["output_tokens"] * 15) / 1e6)
+        assert r["price_source"] == f"genai-prices {genai_prices.__version__} anthropic/claude-3-sonnet"
+    # the known one next to it is priced from our table, which names itself and its date
+    known = rows(db, "select cost_usd, price_source from api_requests where model = 'claude-sonnet-4'")[0]
+    assert known["cost_usd"] > 0 and known["price_source"] == "datasette-claude prices.json 2026-08-21"
+
+    # the same lines under a model no source knows (a stand-in edge case): NULL and flagged, never $0
+    lines = (EDGE / "claude-code-log_edge_cases.jsonl").read_text().replace("claude-3-sonnet-20240229", "claude-opus-9")
+    stand_in = tmp_path / "stand-in.jsonl"
+    stand_in.write_text(lines)
+    db2, summary2 = ingest_one(tmp_path / "b", stand_in)
+    unpriced = rows(db2, "select model, cost_usd, priced, price_source from api_requests where priced = 0")
+    assert len(unpriced) == 3 and all(r["cost_usd"] is None and r["price_source"] is None for r in unpriced)
+    assert set(summary2.unpriced) == {"claude-opus-9"} and "claude-opus-9 (3)" in summary2.line()
 
 
 def test_growing_usage_within_one_api_call_keeps_the_largest_copy(tmp_path):
@@ -275,3 +291,24 @@ def test_parser_tolerates_odd_shapes(line):
     records = TranscriptParser(FileContext(path="x.jsonl")).feed(line)
     for table, row in records:
         assert all(v is None or isinstance(v, (str, int, float)) for v in row.values()), (table, row)
+
+
+def test_a_model_routed_through_claude_code_is_priced_with_its_source(tmp_path):
+    """A transcript whose responses came from an OpenRouter model (the issue saw
+    nvidia/nemotron-3-ultra-550b-a55b): real 2.1.98 lines, their model renamed (a stand-in)."""
+    import genai_prices
+
+    lines = (EDGE / "subagent-transcript.v2.1.98.jsonl").read_text()
+    model = json.loads(next(line for line in lines.splitlines() if '"assistant"' in line))["message"]["model"]
+    stand_in = tmp_path / "routed.jsonl"
+    stand_in.write_text(lines.replace(model, "nvidia/nemotron-3-ultra-550b-a55b"))
+    db, summary = ingest_one(tmp_path, stand_in)
+    got = rows(db, "select input_tokens i, output_tokens o, cache_read_input_tokens r, cache_creation_input_tokens w, "
+                   "timestamp, cost_usd, priced, price_source from api_requests")
+    assert got and summary.unpriced == {}
+    for r in got:
+        # OpenRouter's price on the day of these lines: $0.50 in (writes too: it has no write price),
+        # $2.50 out, $0.15 cached per million
+        assert r["timestamp"] < "2026-10-19" and r["priced"] == 1
+        assert r["cost_usd"] == pytest.approx((r["i"] * 0.5 + r["w"] * 0.5 + r["o"] * 2.5 + r["r"] * 0.15) / 1e6)
+        assert r["price_source"] == f"genai-prices {genai_prices.__version__} openrouter/nvidia/nemotron-3-ultra-550b-a55b"

@@ -22,7 +22,8 @@ async def query_chart(datasette, request):
     params = {p: request.args.get(p) or "" for p in spec.get("params") or []}
     result = await datasette.get_database(database).execute(spec["sql"], params)
     rows = [dict(r) for r in result.rows]
-    if (spec["chart"].get("label") == "session_id") and rows:  # a session reads as its label, here too
+    label = spec["chart"].get("label")
+    if "session_id" in (label if isinstance(label, list) else [label]) and rows:  # a session reads as its label, here too
         ids = [r["session_id"] for r in rows if r.get("session_id")]
         found = await datasette.get_database(database).execute(
             "select id, label from sessions where id in (select value from json_each(:ids))", {"ids": json.dumps(ids)})

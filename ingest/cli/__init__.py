@@ -12,7 +12,8 @@ import click
 from .ops import prune, reprice, status
 from .options import Commands
 from .setup import install_hooks, uninstall_hooks
-from .sources import backfill, codex, crush, gemini, git_commit, hook, job, jsonl, opencode, opencode_event
+from .sources import (backfill, codex, crush, gemini, git_commit, hook, job, jsonl, opencode, opencode_event, otel,
+                      statusline)
 
 
 @click.group(cls=Commands)
@@ -21,6 +22,6 @@ def cli():
     """Ingest what AI coding agents did into one SQLite database, for `datasette`."""
 
 
-for _command in (backfill, hook, job, opencode, opencode_event, codex, gemini, crush, jsonl, git_commit,
-                 install_hooks, uninstall_hooks, status, prune, reprice):
+for _command in (backfill, hook, statusline, otel, job, opencode, opencode_event, codex, gemini, crush, jsonl,
+                 git_commit, install_hooks, uninstall_hooks, status, prune, reprice):
     cli.add_command(_command)

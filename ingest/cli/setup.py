@@ -15,15 +15,19 @@ from .options import db_option, explicit_db, git_option, project_option, setting
 @settings_option("edit")
 @project_option
 @git_option("install")
+@click.option("--statusline", is_flag=True, help="Also make `claude-ingest statusline` Claude Code's statusLine "
+              "(a statusLine command of your own keeps showing: ours runs it).")
+@click.option("--show-ours", is_flag=True, help="With --statusline over a command of your own: our line under yours.")
 @click.pass_context
-def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_repo):
+def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_repo, statusline, show_ours):
     """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
 
     Keeps every other hook and setting, writes a backup first, and changes nothing when already
     installed; an older install is updated in place. The hooks call this claude-ingest by its
     absolute path; tool events run async, so Claude Code does not wait for them (the table of
     events is HANDLERS in ingest/install.py). --opencode puts the OpenCode plugin in place instead
-    (--claude --opencode: both); --git adds the post-commit hook to either.
+    (--claude --opencode: both); --git adds the post-commit hook to either; --statusline makes
+    `claude-ingest statusline` the statusLine (running yours, if you have one).
 
     \b
     Examples:
@@ -31,6 +35,7 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
         claude-ingest install-hooks --project --git .
         claude-ingest install-hooks --opencode
         claude-ingest install-hooks --claude --opencode
+        claude-ingest install-hooks --statusline --show-ours
     """
     from .. import install
 
@@ -45,6 +50,18 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
             click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
         else:
             click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
+    if statusline:
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, changed = install.add_statusline(install.read_settings(path), db, show_ours=show_ours)
+        if changed:
+            backup = install.write_settings(path, settings)
+            said = {"added": "claude-ingest statusline is the statusLine",
+                    "chained": "claude-ingest statusline runs your statusLine command and shows its line"
+                               + (", then ours" if show_ours else ""),
+                    "updated": "claude-ingest statusline updated"}[changed]
+            click.echo(f"{path}: {said}" + (f"; backup at {backup}" if backup else ""))
+        else:
+            click.echo(f"{path}: claude-ingest statusline already installed")
     if git_repo is not None:
         hook_file, changed = install.install_git_hook(git_repo.resolve(), db)
         click.echo(f"{hook_file}: {'added' if changed else 'already has'} claude-ingest git-commit")
@@ -58,11 +75,12 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
 @settings_option("edit")
 @project_option
 @git_option("remove")
-def uninstall_hooks(claude, opencode, settings_file, project, git_repo):
+@click.option("--statusline", is_flag=True, help="Also remove our statusLine, giving back yours if ours ran it.")
+def uninstall_hooks(claude, opencode, settings_file, project, git_repo, statusline):
     """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin).
 
     Claude Code's handlers by default; --opencode the OpenCode plugin instead (--claude --opencode:
-    both); --git also the post-commit block."""
+    both); --git also the post-commit block; --statusline also our statusLine (yours given back)."""
     from .. import install
 
     if claude or not opencode:
@@ -73,6 +91,15 @@ def uninstall_hooks(claude, opencode, settings_file, project, git_repo):
             click.echo(f"{path}: removed claude-ingest hook from {len(removed)} events; backup at {backup}")
         else:
             click.echo(f"{path}: no claude-ingest hook to remove")
+    if statusline:
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, changed = install.remove_statusline(install.read_settings(path))
+        if changed:
+            backup = install.write_settings(path, settings)
+            said = "your statusLine command is back" if changed == "restored" else "removed claude-ingest statusline"
+            click.echo(f"{path}: {said}; backup at {backup}")
+        else:
+            click.echo(f"{path}: no claude-ingest statusline to remove")
     if git_repo is not None:
         hook_file, changed = install.uninstall_git_hook(git_repo.resolve())
         click.echo(f"{hook_file}: {'removed' if changed else 'had no'} claude-ingest git-commit")

@@ -1,7 +1,8 @@
 """The commands that read an input into the database: ``backfill`` (transcripts), ``hook`` (one hook
-payload), ``job`` (a headless run), ``opencode`` and ``opencode-event``, ``codex``, ``gemini``,
-``crush`` (the Go OpenCode and Crush stores), ``jsonl`` (a legacy log) and ``git-commit``. Each parses
-its options and calls the library."""
+payload), ``statusline`` (Claude Code's statusLine payload), ``otel`` (OpenTelemetry logs), ``job``
+(a headless run), ``opencode`` and ``opencode-event``, ``codex``, ``gemini``, ``crush`` (the Go
+OpenCode and Crush stores), ``jsonl`` (a legacy log) and ``git-commit``. Each parses its options and
+calls the library."""
 
 from __future__ import annotations
 
@@ -258,6 +259,62 @@ def opencode(path, db_path, force):
         return
     summary = ingest_opencode(db_path, path, force=force)
     click.echo(f"opencode {db_path}: {summary.line()}")
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@db_option
+@click.option("--chain", metavar="COMMAND", help="Your own statusLine command: run it on the same payload and "
+              "show what it prints (install-hooks --statusline keeps one it finds this way).")
+@click.option("--show-ours", is_flag=True, help="With --chain: our line after theirs.")
+def statusline(db_path, chain, show_ours):
+    """Claude Code's statusLine command: record the payload on stdin, print one line.
+
+    The line: today's spend, this session's cost (Claude Code's own figure), the 5-hour and 7-day
+    limits used (Claude.ai plans) and the context left. Each payload is kept in
+    statusline_snapshots (at most one row per session per 5 seconds). Always exits 0 and prints
+    nothing else; a busy database spools the snapshot, as hooks do.
+
+    \b
+    Example (what install-hooks --statusline writes into settings.json):
+        "statusLine": {"type": "command", "command": "claude-ingest statusline"}
+    """
+    # As for `hook`: the console script dispatches before click; this body is the library's way in.
+    from ..load.statusline import main as statusline_main
+
+    args = ["--db", str(db_path)] + (["--chain", chain] if chain else []) + (["--show-ours"] if show_ours else [])
+    sys.exit(statusline_main(args))
+
+
+@click.command()
+@click.argument("file", required=False, default="-",
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@db_option
+@redaction_option
+def otel(file, db_path):
+    """Read Claude Code's OpenTelemetry log events (OTLP/JSON) from FILE, or stdin.
+
+    FILE is what the OpenTelemetry Collector's file exporter writes (one export request a line; its
+    metrics and traces lines are passed over) or one ExportLogsServiceRequest body. Read
+    incrementally: an unchanged file is not opened, a grown one is read from where the last run
+    stopped. Each event is one otel_events row, keyed by what it says: reading the same events again
+    changes nothing. api_request events are Claude Code's own cost per API call (see the
+    reconciliation query). A running `datasette claude.db` receives them directly at
+    /-/claude/otlp/v1/logs.
+
+    \b
+    Examples:
+        claude-ingest otel ~/otel/claude-code-logs.jsonl
+        cat export.json | claude-ingest otel -
+    """
+    from ..load.otel import ingest_otel
+
+    if str(file) == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("pipe OTLP/JSON in, or name a FILE")
+        summary = ingest_otel(db_path, text=sys.stdin.buffer.read())
+    else:
+        summary = ingest_otel(db_path, file)
+    click.echo(f"otel {db_path}: {summary.line()}")
 
 
 @click.command("opencode-event", context_settings={"ignore_unknown_options": True})

@@ -91,6 +91,19 @@ def _ms_after(ts: str, ms: int | None) -> str:
     return _ms_before(ts, -ms if ms else ms)
 
 
+def _one_hour_writes(by_model: dict, usage) -> None:
+    """``modelUsage`` does not split cache writes into 5-minute and 1-hour ones; the result's
+    ``usage`` (the main loop's) does. Claude Code bills each at its own rate (recent versions write
+    1-hour caches): the model whose writes are exactly the main loop's gets that split."""
+    breakdown = usage.get("cache_creation") if isinstance(usage, dict) else None
+    if not isinstance(breakdown, dict):
+        return
+    w1h, written = _int(breakdown.get("ephemeral_1h_input_tokens")), _int(usage.get("cache_creation_input_tokens"))
+    matches = [t for t in by_model.values() if t["cache_creation_input_tokens"] == written]
+    if w1h and len(matches) == 1:
+        matches[0]["cache_creation_1h_tokens"] = w1h
+
+
 def _model_tokens(result: dict) -> dict[str, dict]:
     """Tokens per model: ``modelUsage`` (all models, subagents and compaction included), else the
     main loop's ``usage``."""
@@ -106,6 +119,7 @@ def _model_tokens(result: dict) -> dict[str, dict]:
                     "cache_read_input_tokens": _int(u.get("cacheReadInputTokens")),
                     "web_search_requests": _int(u.get("webSearchRequests")),
                 }
+        _one_hour_writes(out, result.get("usage"))
         return out
     usage = result.get("usage")
     if isinstance(usage, dict):
@@ -117,28 +131,33 @@ def _model_tokens(result: dict) -> dict[str, dict]:
             "cache_read_input_tokens": _int(usage.get("cache_read_input_tokens")),
             "web_search_requests": _int(server.get("web_search_requests")),
         }
+        _one_hour_writes(out, usage)
     return out
 
 
-def estimate_cost(tokens_by_model: dict) -> tuple[float | None, list[str]]:
-    """Our price for a run's per-model totals, and the models without a price.
+def estimate_cost(tokens_by_model: dict) -> tuple[float | None, list[str], str | None]:
+    """Our price for a run's per-model totals, the models without a price, and the price sources.
 
     Totals are summed over many requests, so each kind of token is priced at its standard rate (the
-    long-context premium is a per-request rule) and cache writes at the 5-minute rate (the totals do
-    not split 5-minute and 1-hour writes), as ccusage does without a breakdown.
+    long-context premium is a per-request rule) and cache writes at the 5-minute rate unless the run
+    said how many were 1-hour ones (``cache_creation_1h_tokens``), as ccusage does without a breakdown.
+    A model the price table lacks is priced from genai-prices (:mod:`ingest.pricing`).
     """
     prices = pricing.load_prices()
-    total, unpriced = 0.0, []
+    total, unpriced, sources = 0.0, [], []
     for model, t in tokens_by_model.items():
-        price = pricing.price_for(model, prices)
-        if price is None:
+        rates, source = pricing.standard_rates(model, prices=prices)
+        if rates is None:
             unpriced.append(model or "(none)")
             continue
-        total += (t["input_tokens"] * price["input"] + t["output_tokens"] * price["output"]
-                  + t["cache_creation_input_tokens"] * price["cache_write_5m"]
-                  + t["cache_read_input_tokens"] * price["cache_read"]) / 1e6
+        w1h = min(t.get("cache_creation_1h_tokens", 0), t["cache_creation_input_tokens"])
+        total += (t["input_tokens"] * rates["input"] + t["output_tokens"] * rates["output"]
+                  + (t["cache_creation_input_tokens"] - w1h) * rates["cache_write_5m"]
+                  + w1h * rates["cache_write_1h"] + t["cache_read_input_tokens"] * rates["cache_read"]) / 1e6
         total += t.get("web_search_requests", 0) * prices.get("web_search_usd_per_request", 0)
-    return (None if unpriced else total), unpriced
+        if source not in sources:
+            sources.append(source)
+    return (None if unpriced else total), unpriced, ("; ".join(sources) or None)
 
 
 class _StreamToTranscript:
@@ -280,7 +299,7 @@ def parse_job(
     _date_records(records, session_id, started_at, completed_at)
     tool_names, failed, modified = _activity(records)
     streamed = any(m.get("type") in ("user", "assistant") for m in messages)
-    tokens, cost, missing, unpriced = _tokens_and_cost(result, init, records)
+    tokens, cost, missing, unpriced, price_source = _tokens_and_cost(result, init, records)
     model = (_str(init.get("model"))
              or max(((t["output_tokens"], m) for m, t in (_model_tokens(result) if result else {}).items() if m),
                     default=(0, None))[1]
@@ -328,6 +347,7 @@ def parse_job(
         "total_cost_usd": _reported_cost(result),
         "cost_usd": cost,
         "priced": 0 if missing else (1 if cost is not None else None),
+        "price_source": price_source if cost is not None else None,
         "tool_call_count": len(tool_names) if streamed else None,
         "failed_tool_calls": len(failed) if streamed else None,
         "primary_tool": max(counts, key=lambda name: (counts[name], -list(counts).index(name))) if counts else None,
@@ -434,7 +454,8 @@ def _activity(records: list) -> tuple[dict, set, set]:
     return tool_names, failed, modified
 
 
-def _tokens_and_cost(result: dict | None, init: dict, records: list) -> tuple[dict, float | None, list, Counter]:
+def _tokens_and_cost(result: dict | None, init: dict, records: list
+                     ) -> tuple[dict, float | None, list, Counter, str | None]:
     """Tokens and cost: the result's totals, else (no result arrived) the responses the stream showed."""
     kinds = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     unpriced: Counter = Counter()
@@ -442,11 +463,11 @@ def _tokens_and_cost(result: dict | None, init: dict, records: list) -> tuple[di
         by_model = _model_tokens(result)
         if None in by_model:  # usage without modelUsage: the run's model
             by_model[_str(init.get("model"))] = by_model.pop(None)
-        cost, missing = estimate_cost(by_model)
+        cost, missing, source = estimate_cost(by_model)
         for model in missing:
             unpriced[model] += 1
         tokens = {k: sum(t[k] for t in by_model.values()) if by_model else None for k in kinds}
-        return tokens, cost, missing, unpriced
+        return tokens, cost, missing, unpriced, source
     responses = [row for table, row in records if table == "api_requests"]  # one row each already
     tokens = {k: sum(r[k] for r in responses) if responses else None for k in kinds}
     costs = [r["cost_usd"] for r in responses]
@@ -454,7 +475,8 @@ def _tokens_and_cost(result: dict | None, init: dict, records: list) -> tuple[di
     for r in responses:
         if r["cost_usd"] is None:
             unpriced[r["model"] or "(none)"] += 1
-    return tokens, cost, list(unpriced), unpriced
+    sources = list(dict.fromkeys(r["price_source"] for r in responses if r.get("price_source")))
+    return tokens, cost, list(unpriced), unpriced, "; ".join(sources) or None
 
 
 def _outcome(result: dict | None) -> tuple[str, int]:

@@ -11,8 +11,9 @@ OpenCode's storage generations and its live events share:
   and API usage are rows of the top-level session with ``agent_id`` set, as a subagent's are;
 * one ``step-finish`` part is one API call: ``api_requests`` keyed (message id, part id), tokens from
   the part (section 5.5: a message's own ``tokens`` are only its last step's; they are never added to
-  the parts'), OpenCode's cost in ``reported_cost_usd``, ours in ``cost_usd`` (Claude models only;
-  other providers' models are unpriced: NULL and flagged);
+  the parts'), OpenCode's cost in ``reported_cost_usd``, ours in ``cost_usd`` (Claude models from
+  the price table, others from genai-prices under OpenCode's provider; a model neither knows is
+  NULL and flagged) with its source in ``price_source``;
 * a tool part is a ``tool_calls`` row keyed by its ``callID`` (``toolu_…`` ids are unique; other
   providers' ids, such as ``call_0``, are prefixed with the session id), its camelCase input mapped to
   the same ``file_path``/``command`` columns;
@@ -71,6 +72,16 @@ def tool_use_id(session_id: str | None, call_id: str) -> str:
 def pricing_model(model: str | None) -> str | None:
     """The price-table name: the model id without an ``anthropic/``-style provider prefix."""
     return model.rsplit("/", 1)[-1] if model else None
+
+
+def opencode_price(model: str | None, provider: str | None, *, prices: dict | None = None,
+                   **usage) -> tuple[float | None, str | None]:
+    """An OpenCode response's cost and its source: a Claude model by the price table (named without
+    its provider prefix), any other by genai-prices, asked under the provider OpenCode called."""
+    cost = pricing.cost_usd(pricing_model(model), prices=prices, **usage)
+    if cost is not None:
+        return cost, pricing.table_source(prices)
+    return pricing.fallback_cost(model, provider, **usage) if model else (None, None)
 
 
 def error_fields(error) -> dict:
@@ -218,8 +229,10 @@ class OpenCodeParser:
         out = _int0(tokens.get("output")) + _int0(tokens.get("reasoning"))
         model = _str(info.get("modelID"))
         ts = _time(info, "created")
-        cost = pricing.cost_usd(pricing_model(model), input_tokens=inp, output_tokens=out,
-                                cache_creation_input_tokens=write, cache_read_input_tokens=read, timestamp=ts)
+        provider = _str(info.get("providerID"))
+        cost, price_source = opencode_price(model, provider, input_tokens=inp, output_tokens=out,
+                                            cache_creation_input_tokens=write, cache_read_input_tokens=read,
+                                            timestamp=ts)
         if cost is None:
             self.unpriced.setdefault(model or "(none)", set()).add((info.get("id"), part["id"]))
         reported = part.get("cost")
@@ -229,7 +242,8 @@ class OpenCodeParser:
             "input_tokens": inp, "output_tokens": out, "cache_creation_input_tokens": write,
             "cache_read_input_tokens": read, "web_search_requests": 0, "usage_total": inp + out + write + read,
             "stop_reason": _str(part.get("reason")) or _str(info.get("finish")),
-            "cost_usd": cost, "priced": 0 if cost is None else 1,
+            "cost_usd": cost, "priced": 0 if cost is None else 1, "price_source": price_source,
+            "provider": provider,
             "reported_cost_usd": _num(reported),  # older versions wrote an object here: not a cost
             "source": "opencode",
         }

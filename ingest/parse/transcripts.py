@@ -300,7 +300,7 @@ class TranscriptParser:
         server = usage.get("server_tool_use") if isinstance(usage.get("server_tool_use"), dict) else {}
         searches = _int(server.get("web_search_requests"))
         speed, geo = _str(usage.get("speed")), _str(usage.get("inference_geo"))
-        cost = pricing.cost_usd(
+        cost, price_source = pricing.priced(
             model, input_tokens=inp, output_tokens=outp, cache_creation_input_tokens=created,
             cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h, cache_read_input_tokens=read,
             web_search_requests=searches, speed=speed, inference_geo=geo, timestamp=ts,
@@ -329,6 +329,7 @@ class TranscriptParser:
             "stop_reason": _str(message.get("stop_reason")),
             "cost_usd": cost,
             "priced": 0 if cost is None else 1,
+            "price_source": price_source,
             "reported_cost_usd": reported if isinstance(reported, float) else int_or_none(reported),
             "is_fork_copy": fork,
             "source": "transcript",
