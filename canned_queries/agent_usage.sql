@@ -10,7 +10,7 @@
 with chosen as (
   select id, source from sessions
   where (coalesce(:agent, '') = '' or source = :agent)
-    and (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+    and (coalesce(:project, '') = '' or project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
 ),
 usage as (
   select u.day, c.source, count(distinct u.session_id) as sessions, sum(u.requests) as requests,

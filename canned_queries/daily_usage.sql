@@ -3,7 +3,7 @@
 --   Tokens by kind and estimated cost (USD, from the shipped price table) per UTC day and model.
 --   Each API response is counted once. Requests whose model has no price are counted in
 --   unpriced_requests and left out of the cost, never counted as $0. Leave a field empty for all.
--- params: [start, end, project]
+-- params: [start, end, project, agent]
 -- chart: {type: columns, x: day, y: cost_usd, series: model, unit: $}
 -- hide_sql: true
 select
@@ -21,6 +21,7 @@ from usage_daily u
 where u.day >= coalesce(nullif(:start, ''), '0000')
   and u.day <= coalesce(nullif(:end, ''), '9999')
   and (coalesce(:project, '') = ''
-       or u.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+       or u.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
+  and (coalesce(:agent, '') = '' or u.session_id in (select id from sessions where source = :agent))
 group by u.day, u.model
 order by u.day desc, cost_usd desc

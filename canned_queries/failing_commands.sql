@@ -19,7 +19,7 @@ with runs as (
     and +t.started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
     and (coalesce(:search, '') = '' or t.command like '%' || :search || '%')
     and (coalesce(:project, '') = ''
-         or t.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+         or t.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
     and (coalesce(:agent, '') = '' or t.session_id in (select id from sessions where source = :agent))
   group by t.command
   having sum(t.is_error) > 0

@@ -3,7 +3,7 @@
 --   The files agents touch most, by reads and by edits (edit, write, create), per project and
 --   over a date range. Files read again and again are candidates for a summary in CLAUDE.md; files
 --   edited again and again are where the work (or the churn) is.
--- params: [project, start, end]
+-- params: [start, end, project, agent]
 -- chart: {type: bars, label: file_path, y: touches, paths: true, note: '{reads} reads, {edits} edits'}
 -- hide_sql: true
 with top as (
@@ -19,7 +19,8 @@ with top as (
   where f.day >= coalesce(nullif(:start, ''), '0000')
     and f.day <= coalesce(nullif(:end, ''), '9999')
     and (coalesce(:project, '') = ''
-         or f.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+         or f.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
+    and (coalesce(:agent, '') = '' or f.session_id in (select id from sessions where source = :agent))
   group by f.file_path
   order by touches desc
   limit 50

@@ -2,7 +2,7 @@
 -- description: >-
 --   Sessions, API requests, tokens and estimated cost per project (the directory the session
 --   started in), over a date range. Subagents count under their session's project.
--- params: [start, end, project]
+-- params: [start, end, project, agent]
 -- chart: {type: bars, label: project, y: cost_usd, unit: $, paths: true, note: '{sessions} sessions'}
 -- hide_sql: true
 select
@@ -19,7 +19,8 @@ from usage_daily u
 join sessions s on s.id = u.session_id
 where u.day >= coalesce(nullif(:start, ''), '0000')
   and u.day <= coalesce(nullif(:end, ''), '9999')
-  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
+  and (coalesce(:project, '') = '' or s.project_path = :project or s.project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
+  and (coalesce(:agent, '') = '' or s.source = :agent)
 group by s.project_path
 order by cost_usd desc
 limit 100

@@ -76,6 +76,6 @@ join chosen w on w.window_key = r.window_key
 left join points p on p.window_key = r.window_key and p.session_id = r.session_id
 left join spend sp on sp.window_key = r.window_key and sp.session_id = r.session_id
 left join sessions on sessions.id = r.session_id
-where coalesce(:project, '') = '' or sessions.project_path like '%' || :project || '%'
+where coalesce(:project, '') = '' or sessions.project_path = :project or sessions.project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)
 order by w.window_end desc, coalesce(p.points, -1) desc, transcript_cost_usd desc
 limit 1000

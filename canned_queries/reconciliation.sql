@@ -13,12 +13,12 @@
 -- hide_sql: true
 with chosen as (
   select id, project_path, coalesce(title, summary) as title from sessions
-   where (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+   where (coalesce(:project, '') = '' or project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
      and (coalesce(:session_id, '') = '' or id = :session_id)
   union all  -- a headless run recorded from its json output alone has no session row
   select distinct j.session_id, j.cwd, null from jobs j
    where j.session_id is not null and j.session_id not in (select id from sessions)
-     and (coalesce(:project, '') = '' or j.cwd like '%' || :project || '%')
+     and (coalesce(:project, '') = '' or j.cwd = :project or j.cwd like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
      and (coalesce(:session_id, '') = '' or j.session_id = :session_id)
 ),
 transcript as (

@@ -17,7 +17,7 @@ from prompts_fts
 join prompts p on p.rowid = prompts_fts.rowid
 left join sessions s on s.id = p.session_id
 where prompts_fts match '"' || replace(coalesce(nullif(:q, ''), 'a0f3e1b2c4d5'), '"', '""') || '"'
-  and (coalesce(:project, '') = '' or s.project_path like '%' || :project || '%')
+  and (coalesce(:project, '') = '' or s.project_path = :project or s.project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
   and (coalesce(:agent, '') = '' or s.source = :agent)
 order by prompts_fts.rank
 limit 100

@@ -13,7 +13,7 @@ with chosen as (
   from sessions
   where started_at >= coalesce(nullif(:start, ''), '0000')
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
-    and (coalesce(:project, '') = '' or project_path like '%' || :project || '%')
+    and (coalesce(:project, '') = '' or project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
     and (coalesce(:agent, '') = '' or source = :agent)
 ),
 usage as (

@@ -20,7 +20,7 @@ where t.timed_calls > 0
   and t.day >= coalesce(nullif(:start, ''), '0000')
   and t.day <= coalesce(nullif(:end, ''), '9999')
   and (coalesce(:project, '') = ''
-       or t.session_id in (select id from sessions where project_path like '%' || :project || '%'))
+       or t.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
   and (coalesce(:agent, '') = '' or s.source = :agent)
 group by t.tool_name, s.source
 having sum(t.timed_calls) >= coalesce(cast(nullif(:min_calls, '') as integer), 1)

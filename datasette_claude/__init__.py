@@ -71,13 +71,28 @@ def extra_body_script(database, table, request, datasette):
     query = resources.canned_queries().get(query_name)
     if not query or _users_own_query(datasette, database, query_name):
         return None
-    widgets = {
-        "chart": datasette.urls.path(f"/-/claude/chart/{database}/{query_name}.svg") if query.get("chart") else None,
-        "dates": [p for p in query.get("params") or [] if p in ("start", "end")],
-        "choices": query.get("choices") or {},
-        "hints": query.get("hints") or {},
-    }
-    return resources.page_script("query-page") % _json_for_script(widgets)
+    params = query.get("params") or []
+
+    async def inner():
+        choices, blank = dict(query.get("choices") or {}), {}
+        if "agent" in params and "agent" not in choices:  # the agents this database has sessions of
+            found = await datasette.get_database(database).execute(
+                "select source from sessions where source is not null group by source order by count(*) desc")
+            choices["agent"], blank["agent"] = [""] + [r[0] for r in found.rows], "(any agent)"
+        widgets = {
+            "chart": datasette.urls.path(f"/-/claude/chart/{database}/{query_name}.svg") if query.get("chart") else None,
+            "dates": [p for p in params if p in ("start", "end")],
+            "choices": choices,
+            "blank": blank,
+            "hints": {**{k: v for k, v in COMMON_HINTS.items() if k in params}, **(query.get("hints") or {})},
+        }
+        return resources.page_script("query-page") % _json_for_script(widgets)
+
+    return inner
+
+
+# What to type in the parameters many queries share (a query's own ``hints`` come first).
+COMMON_HINTS = {"project": "part of a path (spotter), or a directory (/home/me/src)"}
 
 
 def _json_for_script(value) -> str:

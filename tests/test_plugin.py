@@ -248,12 +248,12 @@ async def test_every_figure_and_panel_obeys_every_filter(ds, fixture_db):
     from the detail tables rather than from the views the page reads."""
     db = sqlite3.connect(fixture_db)
     checks = [("project", p) for p, in db.execute("select distinct project_path from sessions")]
-    checks += [("project", "spotter"), ("agent", "claude"), ("machine", db.execute("select host from sessions").fetchone()[0])]
+    checks += [("project", "spotter"), ("project", "/home/USER/projects"), ("agent", "claude"), ("machine", db.execute("select host from sessions").fetchone()[0])]
     column = {"project": "project_path", "agent": "source", "machine": "host"}
     for key, value in checks:
         html = (await ds.client.get("/-/claude", params={"days": "3660", key: value})).text
-        if key == "project" and db.execute("select 1 from sessions where project_path = ?", [value]).fetchone():
-            where, args = "project_path = ?", [value]  # a whole path: only that project
+        if key == "project" and value.startswith("/"):
+            where, args = "(project_path = ? or project_path like ? || '/%')", [value, value]  # that directory, and below
         else:
             where, args = f"{column[key]} like ?", [f"%{value}%"]
         chosen = f"select id from sessions where {where}"
@@ -275,6 +275,11 @@ async def test_every_figure_and_panel_obeys_every_filter(ds, fixture_db):
     # the one session of spotter-a0y: 1 session next to its own cost (the issue's 9 sessions beside $12.23)
     html = (await ds.client.get("/-/claude?days=3660&project=spotter-a0y")).text
     assert _figures(html)["sessions"] == "1"
+    # a path is a directory: the start of another project's name is not that project
+    html = (await ds.client.get("/-/claude?days=3660&project=/home/USER/projects/spotter-worktrees/spotter-a0")).text
+    assert _figures(html)["sessions"] == "0"
+    leaderboard = (await ds.client.get("/claude/session_leaderboard.json?_shape=array&project=/home/USER/projects/spotter-worktrees/spotter-a0")).json()
+    assert leaderboard == []
 
 
 async def test_failure_rates_show_n_of_n(ds):

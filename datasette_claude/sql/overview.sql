@@ -1,15 +1,17 @@
 -- The overview's queries (datasette_claude/pages/overview.py), one per "-- name:" block. Each takes the
--- same filters, bound: :start and :end (UTC days, inclusive), :project (part of a project's path),
+-- same filters, bound: :start and :end (UTC days, inclusive), :project (a whole path, or part of one),
 -- :agent (sessions.source: claude, opencode, ...) and :machine (sessions.host); '' means any.
 -- The per-day rollups answer them (they keep the days pruned from the detail).
 
 -- name: chosen_sessions
--- The sessions the filters let through (all of them when no filter is set). A project is a whole
--- path when one matches (so /a/spotter does not take in /a/spotter-worktrees/...), else any part of one.
+-- The sessions the filters let through (all of them when no filter is set). A project given as a
+-- path (it starts with /) is that directory and those below it, so /a/spotter does not take in
+-- /a/spotter-worktrees; other text is any part of a path (spotter). The canned queries read
+-- :project the same way.
 select id from sessions
  where (coalesce(:project, '') = '' or project_path = :project
-        or (project_path like '%' || :project || '%'
-            and not exists (select 1 from sessions s where s.project_path = :project)))
+        or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%'
+                                   else '%' || :project || '%' end))
    and (coalesce(:agent, '') = '' or source = :agent)
    and (coalesce(:machine, '') = '' or host = :machine)
 

@@ -15,7 +15,7 @@
     select.name = name; select.id = input.id;
     settings.choices[name].forEach(function (value) {
       var option = document.createElement("option");
-      option.value = value; option.textContent = value === "" ? "(default)" : value;
+      option.value = value; option.textContent = value === "" ? (settings.blank[name] || "(default)") : value;
       if (value === input.value) option.selected = true;
       select.appendChild(option);
     });
