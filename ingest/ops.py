@@ -392,7 +392,7 @@ def prune_text(r: dict) -> str:
         line += f"; not vacuumed ({r['vacuum_error']})"
     line += (f"; {human_bytes(max(r['bytes_reclaimed'], 0))} reclaimed "
              f"({human_bytes(r['size_before']['total_bytes'])} -> {human_bytes(r['size_after']['total_bytes'])})")
-    line += "; daily rollups kept: " + ", ".join(f"{t} {n:,}" for t, n in r["rollups"].items())
+    line += "; rollups kept: " + ", ".join(f"{t} {n:,}" for t, n in r["rollups"].items())
     if r["fts_rebuilt"]:
         line += f"; full-text indexes rebuilt: {', '.join(r['fts_rebuilt'])}"
     return line
@@ -464,6 +464,8 @@ _REPRICE_COLUMNS = ("model", "source", "input_tokens", "output_tokens", "cache_c
                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cache_read_input_tokens",
                     "web_search_requests", "speed", "inference_geo", "timestamp", "cost_usd", "priced")
 _TOTAL_COST = "select total(cost_usd) from api_requests where coalesce(is_replay, 0) = 0"
+# The rollups that sum API requests' costs: what a reprice recomputes.
+USAGE_ROLLUPS = [name for name, (detail, _, _) in schema.ROLLUPS.items() if detail == "api_requests"]
 
 
 def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
@@ -491,7 +493,7 @@ def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
 
 def reprice(db, prices_path=None) -> dict:
     """Recompute api_requests.cost_usd and priced from a price table in one transaction, then the
-    usage_daily rollup from the detail that is left. A model without a price gets NULL, never $0.
+    usage rollups (usage_daily, usage_15min) from the detail that is left. A model without a price gets NULL, never $0.
     ``db``: a database path (which must exist) or an open connection."""
     prices, source = read_prices(prices_path)
     path = _existing(db)
@@ -499,7 +501,7 @@ def reprice(db, prices_path=None) -> dict:
         cost_before = conn.execute(_TOTAL_COST).fetchone()[0]
         requests, updates, gained, lost = _repriced(conn, prices)
         conn.executemany("update api_requests set cost_usd = ?, priced = ? where rowid = ?", updates)
-        schema.refresh_rollups(conn, ["usage_daily"])
+        schema.refresh_rollups(conn, USAGE_ROLLUPS)
         cost_after = conn.execute(_TOTAL_COST).fetchone()[0]
         unpriced = dict(conn.execute(
             "select coalesce(model, '(none)'), count(*) from api_requests where priced = 0 "

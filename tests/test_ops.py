@@ -258,7 +258,7 @@ def test_prune_deletes_old_detail_in_whole_days_and_keeps_rollups_sessions_and_f
 
     text = run(tmp_path, "prune", "--db", db, "--before", cutoff).stdout  # again: nothing left to go
     assert text.startswith(f"prune {db.resolve()}: detail before {cutoff}: deleted nothing; 0 bytes reclaimed")
-    assert "daily rollups kept: usage_daily 5, tool_daily 24, file_daily 54" in text
+    assert "rollups kept: usage_daily 5, usage_15min 12, tool_daily 24, file_daily 54" in text
 
 
 def test_prune_recomputes_the_rollups_of_the_sessions_losing_rows_before_they_go(tmp_path, projects):
