@@ -66,7 +66,7 @@ class OpenCodeSummary:
     messages: int = 0
     skipped_duplicates: int = 0
     bad_files: int = 0
-    rows: Counter = field(default_factory=Counter)
+    rows: dict = field(default_factory=runs.no_rows)  # added, changed, removed per table (store.RowCounter)
     unpriced: Counter = field(default_factory=Counter)
     spooled: int = 0
     seconds: float = 0.0
@@ -79,7 +79,7 @@ class OpenCodeSummary:
                 f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
                 f"{self.skipped_duplicates} already in opencode.db skipped, "
                 f"{self.bad_files} unreadable files{spooled}; "
-                f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+                f"{rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
 
 
 # -- reading the stores ------------------------------------------------------------------------------
@@ -352,9 +352,9 @@ def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, fo
             plan = run.plan()
             for source in plan:
                 run.read(*source)
+            summary = run.finish(time.perf_counter() - started)
         finally:
             run.close()
-        summary = run.finish(time.perf_counter() - started)
         with run.store.atomic():
             run.store.add("ingest_runs", runs.run_row(
                 summary.run_id, "opencode", started_at, summary.seconds, files_seen=len(plan),
@@ -371,7 +371,7 @@ class _Run:
     def __init__(self, conn, reader: Reader, *, force: bool):
         self.conn, self.reader, self.force = conn, reader, force
         self.summary = OpenCodeSummary(run_id=runs.new_run_id("opencode"))
-        self.store = store_mod.Store(conn, batch_size=None)
+        self.store = store_mod.Store(conn, batch_size=None, count_rows=True)
         self.known = dict(conn.execute("select path, head_hash from ingest_files where kind like 'opencode%'"))
         self.parsers: list[OpenCodeParser] = []
         self.parents: dict[str, str | None] = {}
@@ -443,6 +443,7 @@ class _Run:
 
     def close(self) -> None:
         self.store.discard()  # what a failed read left unwritten
+        self.store.stop_counting()
         for src, src_conn in self.opened:
             src_conn.close()
             src.close()
@@ -451,8 +452,7 @@ class _Run:
         summary = self.summary
         summary.skipped_duplicates = self.reader.skipped_duplicates
         summary.bad_files = self.reader.bad_files
-        summary.rows = Counter(self.store.rows)
-        summary.rows.pop("ingest_files", None)
+        summary.rows = self.store.counts()
         for parser in self.parsers:
             for model, keys in parser.unpriced.items():
                 summary.unpriced[model] += len(keys)
