@@ -14,7 +14,7 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from . import pricing, schema
+from . import numbers, pricing, schema
 from . import store as store_mod
 from .clock import now_iso
 from .errors import IngestError
@@ -524,11 +524,20 @@ select count(*) from usage_daily r
     }
 
 
+def _change(delta: float) -> str:
+    """``+$0.0062``, ``-$1.20``, ``no change``: a difference of costs, small ones not rounded away."""
+    if abs(delta) < 1e-9:
+        return "no change"
+    return ("+" if delta > 0 else "") + numbers.cost(delta)
+
+
 def reprice_text(r: dict) -> str:
     table = r["prices"] + (f" (as of {r['prices_as_of']})" if r["prices_as_of"] else "")
     line = (f"reprice {r['database']} with {table}: {r['requests']:,} requests, {r['repriced']:,} repriced "
             f"({r['newly_priced']:,} newly priced, {r['lost_price']:,} lost their price); their total cost "
-            f"${r['cost_before_usd']:,.6f} -> ${r['cost_after_usd']:,.6f}; usage_daily recomputed")
+            f"{numbers.cost(r['cost_before_usd'])} -> {numbers.cost(r['cost_after_usd'])} "
+            f"({_change(r['cost_after_usd'] - r['cost_before_usd'])}); "
+            f"{' and '.join(USAGE_ROLLUPS)} recomputed")
     if r["usage_daily_rows_of_pruned_days"]:
         line += f" ({r['usage_daily_rows_of_pruned_days']:,} rows of pruned days keep their cost)"
     unpriced = ", ".join(f"{m} ({n:,})" for m, n in r["unpriced_models"].items()) or "none"
