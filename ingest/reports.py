@@ -495,12 +495,12 @@ def session(db, **options) -> dict:
         project_path, transcript, started, ended = meta.get(sid, (None, None, None, None))
         first = s.first or started
         last = s.last or ended or first
-        if not opts.in_range(opts.zone.date_of(last)) and (opts.since or opts.until):
+        if (opts.since or opts.until) and not opts.in_range(opts.zone.date_of(last)):
             continue
         if not s.total:
             continue  # as ccusage: a session that used no tokens is not listed
         if transcript:
-            directory = Path(transcript).parent.name
+            directory = os.path.basename(os.path.dirname(transcript))
         elif project_path:
             directory = _claude_dir_name(project_path)
         else:
@@ -751,8 +751,10 @@ def _table(headers: list[str], rows: list, right: set[int]) -> list[str]:
 def _title(result: dict, what: str) -> str:
     r = result["report"]
     parts = [what]
-    if r.get("since") or r.get("until"):
-        parts.append(f"{r.get('since') or 'the start'} to {r.get('until') or 'the end'}")
+    if r.get("since") and r.get("until"):
+        parts.append(f"{r['since']} to {r['until']}")
+    elif r.get("since") or r.get("until"):
+        parts.append(f"from {r['since']}" if r.get("since") else f"up to {r['until']}")
     parts.append(f"days in {r['timezone']}")
     if r.get("project"):
         parts.append(f"project {r['project']}")
