@@ -259,38 +259,42 @@ def _sessions_clause(opts: Options, column: str) -> tuple[str, dict]:
 
 _SUMS = ("sum(u.requests), sum(u.input_tokens), sum(u.output_tokens), sum(u.cache_creation_input_tokens), "
          "sum(u.cache_read_input_tokens), sum(u.cost_usd), sum(u.unpriced_requests)")
-_PRUNED_BEFORE = schema.PRUNED_BEFORE
-# A usage_15min row of a day before the last prune's cut-off is used only when it agrees with
-# usage_daily for its day, session and model: a database pruned before usage_15min existed has only
-# what detail was left (nothing, or a part read again) for those days, and usage_daily has the whole.
-_AGREES = """(u.day >= {cut} or coalesce(
-    (select d.requests from usage_daily d where d.day = u.day and d.session_id = u.session_id
-        and d.model = u.model and d.is_subagent = u.is_subagent), -1)
-    in (-1, (select sum(q.requests) from usage_15min q where q.session_id = u.session_id and q.day = u.day
-             and q.model = u.model and q.is_subagent = u.is_subagent)))"""
-_DISAGREES = """u.day < {cut} and u.requests is not (select sum(q.requests) from usage_15min q
-    where q.session_id = u.session_id and q.day = u.day and q.model = u.model and q.is_subagent = u.is_subagent)"""
+# Days before the last prune's cut-off that usage_15min does not hold in full: a database pruned
+# before usage_15min existed has, for those days, only what detail was left (nothing, or a part read
+# again later), while usage_daily kept them whole. Such days are read from usage_daily, by UTC day.
+_STALE_DAYS = f"""
+select d.day from (select day, sum(requests) n from usage_daily
+                    where day != '' and day < {schema.PRUNED_BEFORE} and day between :lo and :hi group by day) d
+  left join (select day, sum(requests) n from usage_15min
+              where day != '' and day < {schema.PRUNED_BEFORE} and day between :lo and :hi group by day) q
+    on q.day = d.day
+ where q.n is not d.n"""
 
 
-def _slot_rows(conn, opts: Options, group: str, extra: str = ""):
+def _stale_days(conn, opts: Options) -> list[str]:
+    lo, hi = opts.utc_days()
+    return [d for (d,) in conn.execute(_STALE_DAYS, {"lo": lo, "hi": hi})]
+
+
+def _slot_rows(conn, opts: Options, group: str, stale: list[str]):
     """usage_15min summed by ``group`` (columns of u), over the UTC days the range may touch."""
     where, params = _sessions_clause(opts, "u.session_id")
     lo, hi = opts.utc_days()
-    params.update(lo=lo, hi=hi)
-    cut = _PRUNED_BEFORE
-    sql = (f"select {group}, {_SUMS}, min(u.first_at), max(u.last_at) {extra} from usage_15min u "
-           f"where u.slot != '' and u.day between :lo and :hi{where} and {_AGREES.format(cut=cut)} "
-           f"group by {group}")
+    params.update(lo=lo, hi=hi, stale=json.dumps(stale))
+    not_stale = " and u.day not in (select value from json_each(:stale))" if stale else ""
+    sql = (f"select {group}, {_SUMS}, min(u.first_at), max(u.last_at) from usage_15min u "
+           f"where u.slot != '' and u.day between :lo and :hi{where}{not_stale} group by {group}")
     return conn.execute(sql, params).fetchall()
 
 
-def _fallback_rows(conn, opts: Options, group: str):
-    """usage_daily rows of days usage_15min does not hold in full (pruned before it existed)."""
+def _fallback_rows(conn, opts: Options, group: str, stale: list[str]):
+    """usage_daily's rows of the stale days."""
+    if not stale:
+        return []
     where, params = _sessions_clause(opts, "u.session_id")
-    lo, hi = opts.utc_days()
-    params.update(lo=lo, hi=hi)
-    sql = (f"select {group}, {_SUMS} from usage_daily u where u.day != '' and u.day between :lo and :hi{where} "
-           f"and {_DISAGREES.format(cut=_PRUNED_BEFORE)} group by {group}")
+    params["stale"] = json.dumps(stale)
+    sql = (f"select {group}, {_SUMS} from usage_daily u where u.day in (select value from json_each(:stale))"
+           f"{where} group by {group}")
     return conn.execute(sql, params).fetchall()
 
 
@@ -406,12 +410,13 @@ def _notes(conn, opts: Options, fallback_days: set, kind: str) -> list[str]:
 def _by_day(conn, opts: Options) -> tuple[dict[date, _Sum], set]:
     days: dict[date, _Sum] = {}
     zone = opts.zone
-    for slot, model, *sums, first, last in _slot_rows(conn, opts, "u.slot, u.model"):
+    stale = _stale_days(conn, opts)
+    for slot, model, *sums, first, last in _slot_rows(conn, opts, "u.slot, u.model", stale):
         day = zone.date_of_slot(slot)
         if opts.in_range(day):
             days.setdefault(day, _Sum()).add(*sums, first, last, model)
     fallback = set()
-    for utc_day, model, *sums in _fallback_rows(conn, opts, "u.day, u.model"):
+    for utc_day, model, *sums in _fallback_rows(conn, opts, "u.day, u.model", stale):
         day = date.fromisoformat(utc_day)
         if opts.in_range(day):
             fallback.add(utc_day)
@@ -475,10 +480,11 @@ def session(db, **options) -> dict:
     sessions: dict[str, _Sum] = {}
     with _reading(db) as conn:
         everything = Options(timezone=opts.zone, project=opts.project, agent=opts.agent)
-        for sid, model, *sums, first, last in _slot_rows(conn, everything, "u.session_id, u.model"):
+        stale = _stale_days(conn, everything)
+        for sid, model, *sums, first, last in _slot_rows(conn, everything, "u.session_id, u.model", stale):
             sessions.setdefault(sid, _Sum()).add(*sums, first, last, model)
         fallback = set()
-        for sid, model, day, *sums in _fallback_rows(conn, everything, "u.session_id, u.model, u.day"):
+        for sid, model, day, *sums in _fallback_rows(conn, everything, "u.session_id, u.model, u.day", stale):
             fallback.add(day)
             sessions.setdefault(sid, _Sum()).add(*sums, None, None, model)
         meta = {}
@@ -534,20 +540,20 @@ def _blocks_of(slots: list, detail) -> tuple[list, int]:
     requests at that instant (None once the detail is pruned) and the first request after it.
     Returns (blocks and gaps in order, how many boundary instants the detail no longer had)."""
     out, block, inexact = [], None, 0
-    for slot_ms, models in slots:
-        first = min(m[2] for m in models.values())
-        last = max(m[3] for m in models.values())
+    for _slot, models in slots:
+        first = min(m[1] for m in models.values())
+        last = max(m[2] for m in models.values())
         split = False
         if block is not None and first == block.start + _BLOCK_MS and last > first:
             found = detail(iso_ms(first))  # part of this slot ends the block, the rest starts the next
-            if found is None:  # pruned: all of the slot starts the next block, as most of it does
+            if found is None:  # pruned: the whole slot starts the next block (and the report says so)
                 inexact += 1
                 split = True
             else:
                 at_boundary, next_ms = found
                 for model, sums in at_boundary.items():
                     block.add(model, sums, first, first)
-                models = {m: (_minus(v[0], at_boundary.get(m)), v[1], max(v[2], next_ms), v[3])
+                models = {m: (_minus(v[0], at_boundary.get(m)), max(v[1], next_ms), v[2])
                           for m, v in models.items()}
                 models = {m: v for m, v in models.items() if v[0][0] > 0}
                 first, split = next_ms, True
@@ -557,7 +563,7 @@ def _blocks_of(slots: list, detail) -> tuple[list, int]:
                 if first - block.last_ms > _BLOCK_MS:
                     out.append(("gap", block.last_ms + _BLOCK_MS, first))
             block = _Block(first - first % _HOUR_MS)
-        for model, (sums, _, m_first, m_last) in models.items():
+        for model, (sums, m_first, m_last) in models.items():
             block.add(model, sums, m_first, m_last)
     if block is not None:
         out.append(block)
@@ -611,8 +617,9 @@ def blocks(db, **options) -> dict:
     with _reading(db) as conn:
         everything = Options(timezone=opts.zone, project=opts.project, agent=opts.agent)
         slots: dict[str, dict] = {}
-        for slot, model, *sums, first, last in _slot_rows(conn, everything, "u.slot, u.model"):
-            slots.setdefault(slot, {})[model] = (tuple(sums), None, parse_ms(first), parse_ms(last))
+        stale = _stale_days(conn, everything)
+        for slot, model, *sums, first, last in _slot_rows(conn, everything, "u.slot, u.model", stale):
+            slots.setdefault(slot, {})[model] = (tuple(sums), parse_ms(first), parse_ms(last))
         ordered = [(k, v) for k, v in sorted(slots.items())]
         where, params = _sessions_clause(everything, "session_id")
 
@@ -629,10 +636,7 @@ def blocks(db, **options) -> dict:
             return {m: tuple(rest) for m, *rest in at}, parse_ms(after)
 
         found, inexact = _blocks_of(ordered, detail)
-        fallback = {d for (d,) in conn.execute(
-            f"select distinct u.day from usage_daily u where u.day != ''{_sessions_clause(everything, 'u.session_id')[0]} "
-            f"and {_DISAGREES.format(cut=_PRUNED_BEFORE)}", params)}
-        notes = _notes(conn, opts, fallback, "blocks")
+        notes = _notes(conn, opts, set(stale), "blocks")
     if inexact:
         notes.append(f"{inexact} block boundary(ies) fall on the millisecond of a pruned request: "
                      f"its requests are counted in the later block")
