@@ -114,7 +114,7 @@ class Zone:
 def _system_zone_name() -> str:
     """The system zone's IANA name where it can be told (TZ, /etc/localtime), else its abbreviation."""
     tz = os.environ.get("TZ", "").lstrip(":")
-    if tz and "/" in tz and not tz.startswith("/"):
+    if tz and not tz.startswith("/"):
         return tz
     try:
         target = os.path.realpath("/etc/localtime")

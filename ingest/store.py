@@ -246,7 +246,11 @@ class RowCounter:
             conn.execute(f"create temp table if not exists [claude_ingest_rows_{name}] "
                          f"(rid integer primary key, state integer)")
             conn.execute(f"delete from temp.[claude_ingest_rows_{name}]")
-            changed = " or ".join(f"old.[{c}] is not new.[{c}]" for c in schema.TABLES[name].columns)
+            # rows from here on are new, so noted on insert: their updates need no look (a fresh
+            # backfill's updates then cost one comparison each)
+            (first_new,) = conn.execute(f"select coalesce(max(rowid), 0) + 1 from main.[{name}]").fetchone()
+            changed = (f"old.rowid < {int(first_new)} and ("
+                       + " or ".join(f"old.[{c}] is not new.[{c}]" for c in schema.TABLES[name].columns) + ")")
             log = f"[claude_ingest_rows_{name}]"
             for event, body in (
                 ("insert", f"insert into {log} values (new.rowid, {self.ADDED}) on conflict (rid) do update "
@@ -257,7 +261,8 @@ class RowCounter:
                            f"set state = case state when {self.ADDED} then {self.GONE} else {self.REMOVED} end"),
             ):
                 when = f" when {changed}" if event == "update" else ""
-                conn.execute(f"create temp trigger if not exists [claude_ingest_{event}_{name}] after {event} "
+                conn.execute(f"drop trigger if exists temp.[claude_ingest_{event}_{name}]")
+                conn.execute(f"create temp trigger [claude_ingest_{event}_{name}] after {event} "
                              f"on main.[{name}]{when} begin {body}; end")
 
     def counts(self) -> dict[str, Counter]:
