@@ -860,7 +860,7 @@ def _blocks_text(result: dict) -> str:
                       _cost_cell(b["costUSD"], b.get("unpricedRequests", 0))])
         if b["isActive"] and b["burnRate"]:
             burn, proj = b["burnRate"], b["projection"]
-            table.append([f"  burn rate", f"{numbers.tokens(round(burn['tokensPerMinute']))} tokens/min", "",
+            table.append(["  burn rate", f"{numbers.tokens(round(burn['tokensPerMinute']))} tokens/min", "",
                           "", "", f"{numbers.cost(burn['costPerHour'])}/h"])
             table.append([f"  projected to {at(b['endTime'])}", f"{numbers.duration(proj['remainingMinutes'] * 60)} left",
                           "", "", numbers.tokens(proj["totalTokens"]), numbers.cost(proj["totalCost"])])
