@@ -57,7 +57,7 @@ INITIAL_COPIES = 2  # written whole before the start (~9 MB): the first backfill
 HOOK_PREFIX = "soak-hook-"  # the hook writers' session ids
 HOOK_SESSIONS = "soak-%"  # theirs and the first call's (soak-init): not in the transcripts
 PRODUCT_TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
-                  "prompts", "errors", "usage_daily", "tool_daily", "file_daily"]
+                  "prompts", "errors", "usage_daily", "usage_15min", "tool_daily", "file_daily"]
 
 
 def command(*args: str) -> list[str]:

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from . import pricing, schema
+from . import numbers, pricing, schema
 from . import store as store_mod
 from .clock import now_iso
 from .errors import IngestError
@@ -392,7 +392,7 @@ def prune_text(r: dict) -> str:
         line += f"; not vacuumed ({r['vacuum_error']})"
     line += (f"; {human_bytes(max(r['bytes_reclaimed'], 0))} reclaimed "
              f"({human_bytes(r['size_before']['total_bytes'])} -> {human_bytes(r['size_after']['total_bytes'])})")
-    line += "; daily rollups kept: " + ", ".join(f"{t} {n:,}" for t, n in r["rollups"].items())
+    line += "; rollups kept: " + ", ".join(f"{t} {n:,}" for t, n in r["rollups"].items())
     if r["fts_rebuilt"]:
         line += f"; full-text indexes rebuilt: {', '.join(r['fts_rebuilt'])}"
     return line
@@ -465,6 +465,8 @@ _REPRICE_COLUMNS = ("model", "source", "provider", "input_tokens", "output_token
                     "cache_creation_5m_tokens", "cache_creation_1h_tokens", "cache_read_input_tokens",
                     "web_search_requests", "speed", "inference_geo", "timestamp", "cost_usd", "priced", "price_source")
 _TOTAL_COST = "select total(cost_usd) from api_requests where coalesce(is_replay, 0) = 0"
+# The rollups that sum API requests' costs: what a reprice recomputes.
+USAGE_ROLLUPS = [name for name, (detail, _, _) in schema.ROLLUPS.items() if detail == "api_requests"]
 
 
 def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
@@ -496,7 +498,7 @@ def _repriced(conn, prices: dict) -> tuple[int, list, int, int]:
 
 def reprice(db, prices_path=None) -> dict:
     """Recompute api_requests.cost_usd and priced from a price table in one transaction, then the
-    usage_daily rollup from the detail that is left. A model without a price gets NULL, never $0.
+    usage rollups (usage_daily, usage_15min) from the detail that is left. A model without a price gets NULL, never $0.
     ``db``: a database path (which must exist) or an open connection."""
     prices, source = read_prices(prices_path)
     path = _existing(db)
@@ -505,7 +507,7 @@ def reprice(db, prices_path=None) -> dict:
         requests, updates, gained, lost = _repriced(conn, prices)
         conn.executemany("update api_requests set cost_usd = ?, priced = ?, price_source = ? where rowid = ?",
                          [u[:4] for u in updates])
-        schema.refresh_rollups(conn, ["usage_daily"])
+        schema.refresh_rollups(conn, USAGE_ROLLUPS)
         cost_after = conn.execute(_TOTAL_COST).fetchone()[0]
         unpriced = dict(conn.execute(
             "select coalesce(model, '(none)'), count(*) from api_requests where priced = 0 "
@@ -528,11 +530,20 @@ select count(*) from usage_daily r
     }
 
 
+def _change(delta: float) -> str:
+    """``+$0.0062``, ``-$1.20``, ``no change``: a difference of costs, small ones not rounded away."""
+    if abs(delta) < 1e-9:
+        return "no change"
+    return ("+" if delta > 0 else "") + numbers.cost(delta)
+
+
 def reprice_text(r: dict) -> str:
     table = r["prices"] + (f" (as of {r['prices_as_of']})" if r["prices_as_of"] else "")
     line = (f"reprice {r['database']} with {table}: {r['requests']:,} requests, {r['repriced']:,} repriced "
             f"({r['newly_priced']:,} newly priced, {r['lost_price']:,} lost their price); their total cost "
-            f"${r['cost_before_usd']:,.6f} -> ${r['cost_after_usd']:,.6f}; usage_daily recomputed")
+            f"{numbers.cost(r['cost_before_usd'])} -> {numbers.cost(r['cost_after_usd'])} "
+            f"({_change(r['cost_after_usd'] - r['cost_before_usd'])}); "
+            f"{' and '.join(USAGE_ROLLUPS)} recomputed")
     if r["usage_daily_rows_of_pruned_days"]:
         line += f" ({r['usage_daily_rows_of_pruned_days']:,} rows of pruned days keep their cost)"
     unpriced = ", ".join(f"{m} ({n:,})" for m, n in r["unpriced_models"].items()) or "none"

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 11  # 10: other agents (reported_cost_usd, reasoning_tokens); 11: statusline, otel, price_source
+SCHEMA_VERSION = 12  # 10: other agents (reported_cost_usd, reasoning_tokens); 11: statusline, otel,
+#                       price_source; 12: usage_15min (reports)
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -453,6 +454,32 @@ TABLES: dict[str, Table] = {
             },
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id", "day"),),
+        ),
+        # The same sums per 15 minutes (UTC): a day in any time zone is a whole number of these
+        # (every zone's offset and clock change is a multiple of 15 minutes), and the first and last
+        # request time of each let 5-hour billing blocks be cut exactly, after the detail is pruned.
+        Table(
+            "usage_15min",
+            pk=("day", "slot", "session_id", "model", "is_subagent"),
+            columns={
+                "day": TEXT,
+                "slot": TEXT,  # start of the 15 minutes, UTC: 2026-02-12T15:30
+                "session_id": TEXT,
+                "model": TEXT,
+                "is_subagent": INTEGER,
+                "requests": INTEGER,
+                "input_tokens": INTEGER,
+                "output_tokens": INTEGER,
+                "cache_creation_input_tokens": INTEGER,
+                "cache_read_input_tokens": INTEGER,
+                "total_tokens": INTEGER,
+                "cost_usd": REAL,
+                "unpriced_requests": INTEGER,
+                "first_at": TEXT,
+                "last_at": TEXT,
+            },
+            foreign_keys=(("session_id", "sessions", "id"),),
+            indexes=(("session_id", "day"), ("slot",)),
         ),
         Table(
             "tool_daily",
@@ -993,6 +1020,17 @@ select coalesce(date(timestamp), ''), session_id, coalesce(model, ''),
   from api_requests
  where is_replay = 0 and session_id is not null {where}
  group by 1, 2, 3, 4"""),
+    "usage_15min": ("api_requests", "coalesce(date(timestamp), '')", """
+select coalesce(date(timestamp), ''),
+       coalesce(strftime('%Y-%m-%dT%H:', timestamp)
+                || printf('%02d', cast(strftime('%M', timestamp) as integer) / 15 * 15), ''),
+       session_id, coalesce(model, ''), (agent_id is not null or is_sidechain = 1),
+       count(*), sum(input_tokens), sum(output_tokens), sum(cache_creation_input_tokens),
+       sum(cache_read_input_tokens), sum(usage_total), sum(cost_usd), sum(priced = 0),
+       min(timestamp), max(timestamp)
+  from api_requests
+ where is_replay = 0 and session_id is not null {where}
+ group by 1, 2, 3, 4, 5"""),
     "tool_daily": ("tool_calls", "coalesce(date(coalesce(started_at, ended_at)), '')", """
 select coalesce(date(coalesce(started_at, ended_at)), ''), session_id, coalesce(tool_name, ''),
        (agent_id is not null or is_sidechain = 1),

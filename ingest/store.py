@@ -227,12 +227,81 @@ def upsert_sql(table_name: str, columns: tuple[str, ...]) -> str:
     return sql + "update set " + ", ".join(f"[{c}] = {_merge_expression(table, c)}" for c in updates)
 
 
+# The tables a command's summary counts rows of: what was learned. Not the rollups (recomputed, not
+# learned) nor the ingest bookkeeping (the summary says what was read in its own words).
+COUNTED = tuple(t for t in schema.TABLES if t not in schema.ROLLUPS
+                and t not in ("ingest_files", "ingest_runs", "ingest_skips", "migrations", "prunes"))
+
+
+class RowCounter:
+    """Which rows of the COUNTED tables this connection added, changed and removed, as SQLite saw
+    them: temporary triggers note each row's rowid once (a row upserted five times is one row; an
+    update that changed no value is no change), in temporary tables that commit and roll back with
+    the writes. Exact whatever the merge rules do, and only for this connection's writes.
+
+    A row's state: added (new), changed (there before, a value differs), removed (there before,
+    deleted: a hook's row merged into the transcript's), gone (added, then deleted), replaced (there
+    before and deleted, its rowid then taken by a new row: one removed and one added)."""
+
+    ADDED, CHANGED, REMOVED, GONE, REPLACED = range(1, 6)
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        for name in COUNTED:
+            # one table per table, keyed by rowid: the cheapest b-tree a trigger can write to
+            conn.execute(f"create temp table if not exists [claude_ingest_rows_{name}] "
+                         f"(rid integer primary key, state integer)")
+            conn.execute(f"delete from temp.[claude_ingest_rows_{name}]")
+            # rows from here on are new, so noted on insert: their updates need no look (a fresh
+            # backfill's updates then cost one comparison each)
+            (first_new,) = conn.execute(f"select coalesce(max(rowid), 0) + 1 from main.[{name}]").fetchone()
+            changed = (f"old.rowid < {int(first_new)} and ("
+                       + " or ".join(f"old.[{c}] is not new.[{c}]" for c in schema.TABLES[name].columns) + ")")
+            log = f"[claude_ingest_rows_{name}]"
+            for event, body in (
+                ("insert", f"insert into {log} values (new.rowid, {self.ADDED}) on conflict (rid) do update "
+                           f"set state = case state when {self.REMOVED} then {self.REPLACED} "
+                           f"when {self.GONE} then {self.ADDED} else state end"),
+                ("update", f"insert into {log} values (new.rowid, {self.CHANGED}) on conflict (rid) do nothing"),
+                ("delete", f"insert into {log} values (old.rowid, {self.REMOVED}) on conflict (rid) do update "
+                           f"set state = case state when {self.ADDED} then {self.GONE} else {self.REMOVED} end"),
+            ):
+                when = f" when {changed}" if event == "update" else ""
+                conn.execute(f"drop trigger if exists temp.[claude_ingest_{event}_{name}]")
+                conn.execute(f"create temp trigger [claude_ingest_{event}_{name}] after {event} "
+                             f"on main.[{name}]{when} begin {body}; end")
+
+    def counts(self) -> dict[str, Counter]:
+        """``{"added": Counter, "changed": Counter, "removed": Counter}`` per table, so far."""
+        out = {"added": Counter(), "changed": Counter(), "removed": Counter()}
+        for name in COUNTED:
+            for state, n in self.conn.execute(
+                    f"select state, count(*) from temp.[claude_ingest_rows_{name}] group by 1"):
+                if state in (self.ADDED, self.REPLACED):
+                    out["added"][name] += n
+                if state in (self.REMOVED, self.REPLACED):
+                    out["removed"][name] += n
+                if state == self.CHANGED:
+                    out["changed"][name] += n
+        return out
+
+    def stop(self) -> None:
+        """Drop the triggers: later writes on this connection (a hook replaying its spool) go uncounted."""
+        for name in COUNTED:
+            for event in ("insert", "update", "delete"):
+                self.conn.execute(f"drop trigger if exists temp.[claude_ingest_{event}_{name}]")
+            self.conn.execute(f"drop table if exists temp.[claude_ingest_rows_{name}]")
+
+
 class Store:
     """Buffers records and writes them in batches; the caller owns transactions (``begin``/``commit``)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, batch_size: int | None = 5000, redact_secrets: bool | None = None):
+    def __init__(self, conn: sqlite3.Connection, *, batch_size: int | None = 5000, redact_secrets: bool | None = None,
+                 count_rows: bool = False):
         """``batch_size``: rows buffered before they are sent (inside the caller's transaction);
-        None buffers until ``flush``/``commit``, for a caller that opens its transaction only then."""
+        None buffers until ``flush``/``commit``, for a caller that opens its transaction only then.
+        ``count_rows``: keep count of the rows added, changed and removed from now on (:meth:`counts`),
+        for a command's summary; the hook path leaves it off."""
         self.conn = conn
         self.batch_size = batch_size
         # Secrets are redacted before they are stored unless CLAUDE_INGEST_NO_REDACT=1 (--no-redact).
@@ -240,9 +309,23 @@ class Store:
         self._pending: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
         self._buffered = 0
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
-        self.rows = Counter()  # rows sent per table (upserts, whether new or merged)
+        self.counter = RowCounter(conn) if count_rows else None
         self.touched_sessions: set[str] = set()
         self.touched_tables: set[str] = set()
+
+    def counts(self) -> dict[str, Counter]:
+        """Rows added, changed and removed per table since the store was made (see RowCounter);
+        counting stops here."""
+        if self.counter is None:
+            raise ValueError("this store does not count rows (Store(..., count_rows=True))")
+        counts = self.counter.counts()
+        self.stop_counting()
+        return counts
+
+    def stop_counting(self) -> None:
+        if self.counter is not None:
+            self.counter.stop()
+            self.counter = None
 
     # transactions -----------------------------------------------------------------------------
     def begin(self) -> None:
@@ -303,7 +386,6 @@ class Store:
             if sql is None:
                 sql = self._sql[key] = upsert_sql(*key)
             self.conn.executemany(sql, rows)
-            self.rows[key[0]] += len(rows)
         self._pending.clear()
         self._buffered = 0
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,3 +81,50 @@ def claude_ingest(*args, env=None, input=None, cwd=None, subprocess_: bool = Fal
 
 def load_expected(name):
     return json.loads((EXPECTED / name).read_text())
+
+
+_ISO = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d{3})?Z")
+
+
+def shift_times(src: Path, dest: Path, hours: int) -> Path:
+    """A copy of a transcripts tree with every UTC time in it (``...T15:36:12.270Z``) moved by whole
+    ``hours``, written as it was: the real sessions, happening at another time. Whole hours keep
+    every 5-hour block's shape (blocks start on the hour)."""
+    def move(m):
+        t = datetime.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%S") + timedelta(hours=hours)
+        return t.strftime("%Y-%m-%dT%H:%M:%S").encode() + (m.group(2) or b"") + b"Z"
+
+    for path in src.rglob("*"):
+        target = dest / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_ISO.sub(move, path.read_bytes()))
+    return dest
+
+
+# A hand-made edge case, made from a real transcript: the four API responses of tool_heavy.jsonl
+# (2026-02-10, 22:57 UTC, so a block from 22:00 to 03:00) moved so that two fall exactly on the
+# block's last millisecond and two start the next block in the same 15 minutes.
+BOUNDARY_TIMES = ("2026-02-10T22:57:57.941Z", "2026-02-11T03:00:00.000Z", "2026-02-11T03:00:00.000Z",
+                  "2026-02-11T03:07:12.345Z")
+
+
+def boundary_transcript(dest: Path) -> Path:
+    """``dest/projects/-edge-block-boundary/tool_heavy.jsonl``: see BOUNDARY_TIMES."""
+    source = PROJECTS / "-Users-marot-spotter" / "tool_heavy.jsonl"
+    order, lines = [], []
+    for raw in source.read_text().splitlines():
+        line = json.loads(raw)
+        message = line.get("message") if isinstance(line.get("message"), dict) else {}
+        if message.get("usage"):
+            key = (message.get("id"), line.get("requestId"))
+            if key not in order:
+                order.append(key)
+            line["timestamp"] = BOUNDARY_TIMES[order.index(key)]
+        lines.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")))  # as Claude Code writes
+    target = dest / "projects" / "-edge-block-boundary" / "tool_heavy.jsonl"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
+    return dest

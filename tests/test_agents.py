@@ -143,7 +143,7 @@ def test_codex_tokens_once_per_response_and_unpriced_models_flagged(codex_db):
 def test_codex_second_run_opens_nothing(codex_db, monkeypatch):
     _forbid_opening(monkeypatch)
     summary = ingest_codex(codex_db, [CODEX])
-    assert (summary.files_read, summary.files_skipped, sum(summary.rows.values())) == (0, 6, 0)
+    assert (summary.files_read, summary.files_skipped, sum(sum(c.values()) for c in summary.rows.values())) == (0, 6, 0)
 
 
 def test_codex_bad_lines_counted_and_a_grown_file_read_from_its_offset(tmp_path):
@@ -322,7 +322,7 @@ def test_gemini_prompts_of_a_chat_file_that_is_gone_stay(tmp_path):
 def test_gemini_second_run_opens_nothing(gemini_db, monkeypatch):
     _forbid_opening(monkeypatch)
     summary = ingest_gemini(gemini_db, [GEMINI])
-    assert (summary.files_read, summary.files_skipped, sum(summary.rows.values())) == (0, 4, 0)
+    assert (summary.files_read, summary.files_skipped, sum(sum(c.values()) for c in summary.rows.values())) == (0, 4, 0)
 
 
 def test_gemini_failed_tool_calls_errors_and_bad_lines(tmp_path):
@@ -478,7 +478,7 @@ def test_history_prompts_whose_session_is_gone_land_and_are_found(claude_home, t
                      "where prompts_fts match 'websocket'")
     assert found == [{"session_id": "5f0c3b1e-2d4a-4c7e-9b1f-7a2e6d3c8b90"}]
     again = backfill(db, [claude_home / "projects"])
-    assert (again.files_read, sum(again.rows.values())) == (0, 0)
+    assert (again.files_read, sum(sum(c.values()) for c in again.rows.values())) == (0, 0)
 
 
 def test_history_read_before_its_transcripts_still_gives_one_row(claude_home, tmp_path):

@@ -1,7 +1,12 @@
 """The claude-ingest command line: in process (click's CliRunner), and as the real console script."""
 
+import json
 import os
+import re
+import shutil
+import sqlite3
 import stat
+from pathlib import Path
 
 from helpers import PROJECTS, claude_ingest, copy_tree, environ, rows
 
@@ -16,7 +21,7 @@ def test_backfill_prints_one_summary_line_and_writes_the_db(tmp_path):
     assert r.stderr == ""  # no progress bar when stderr is not a terminal
     again = claude_ingest("backfill", PROJECTS, "--db", db, env=environ())
     assert "0 files read, 6 unchanged" in again.stdout
-    assert "rows upserted: none" in again.stdout
+    assert "rows added: none; rows changed: none" in again.stdout
 
 
 def test_database_is_private_and_in_wal_mode(tmp_path):
@@ -133,3 +138,105 @@ def test_the_hook_commands_run_in_process_too(tmp_path):
     assert (result.exit_code, result.output) == (0, "")
     assert rows(db, "select text from prompts") == [{"text": "in process"}]
     assert rows(db, "select event from hook_events where source = 'opencode'") == [{"event": "session.idle"}]
+
+
+# -- the summary line counts rows, as the database holds them -------------------------------------
+def _snapshot(db) -> dict:
+    """Every counted table's rows by rowid, with their key (a rowid taken by a new row is a new row)."""
+    from ingest import schema, store
+
+    if not Path(db).exists():
+        return {}
+    conn = sqlite3.connect(db)
+    try:
+        out = {}
+        for name in store.COUNTED:
+            pk = ", ".join(f"[{c}]" for c in schema.TABLES[name].pk)
+            out[name] = {r[0]: (r[1:1 + len(schema.TABLES[name].pk)], r) for r in conn.execute(
+                f"select rowid, {pk}, * from [{name}]")}
+        return out
+    finally:
+        conn.close()
+
+
+def _diff(before: dict, after: dict) -> dict:
+    added, changed, removed = {}, {}, {}
+    for name in after:
+        old, new = before.get(name, {}), after[name]
+        for rowid, (key, row) in new.items():
+            if rowid not in old or old[rowid][0] != key:
+                added[name] = added.get(name, 0) + 1
+            elif old[rowid][1] != row:
+                changed[name] = changed.get(name, 0) + 1
+        for rowid, (key, _) in old.items():
+            if rowid not in new or new[rowid][0] != key:
+                removed[name] = removed.get(name, 0) + 1
+    return {"added": added, "changed": changed, "removed": removed}
+
+
+def _said(line: str) -> dict:
+    """The summary line's counts: ``rows added: t 1, u 2; rows changed: none[; rows merged into others: ...]``."""
+    out = {}
+    for part, what in (("added", r"rows added: ([^;]*)"), ("changed", r"rows changed: ([^;]*)"),
+                       ("removed", r"rows merged into others: ([^;]*)")):
+        m = re.search(what, line)
+        text = m.group(1) if m else "none"
+        out[part] = {} if text == "none" else {t: int(n.replace(",", "")) for t, n in
+                                               (item.rsplit(" ", 1) for item in text.split(", "))}
+    return out
+
+
+def test_summary_line_counts_the_rows_the_tables_gained(tmp_path):
+    """A real backfill once printed `api_requests 1,559, sessions 18, subagents 174, tool_calls 1,998`
+    for a database holding 750, 10, 10 and 933 rows: it counted upserts. Now every figure is rows."""
+    db = tmp_path / "claude.db"
+    r = claude_ingest("backfill", PROJECTS, "--db", db)
+    said = _said(r.stdout)
+    counts = {t: n for t, n in ((t, rows(db, f"select count(*) n from [{t}]")[0]["n"]) for t in said["added"]) if n}
+    assert said["added"] == counts and said["changed"] == {} and said["removed"] == {}
+    assert said["added"]["api_requests"] == 244 and said["added"]["sessions"] == 3
+    assert said["added"]["subagents"] == 3 and said["added"]["tool_calls"] == 308
+    assert json.loads(rows(db, "select rows_json from ingest_runs")[0]["rows_json"])["added"] == counts
+
+
+def test_summary_line_equals_what_changed_in_the_database(tmp_path):
+    """Against a row-by-row comparison of the database before and after: a file that grew, hooks'
+    rows meeting their transcript (some merged into others), a job's stream meeting its transcript."""
+    from hook_payloads import payloads_for_session
+    from ingest.load import hooks as hook_module
+    from test_jobs import load, ndjson, to_stream
+
+    projects = copy_tree(PROJECTS, tmp_path / "projects")
+    spotter = projects / "-Users-marot-spotter"
+    main = spotter / "fa812bfe-b295-4cca-9c2f-fdf01028cb46.jsonl"
+    db = tmp_path / "claude.db"
+    for p in payloads_for_session(main):  # hooks first: their rows meet the transcript's below
+        hook_module.handle(json.dumps(p).encode(), db, received_at="2026-11-01T00:00:00.000Z")
+
+    def check(*args):
+        before = _snapshot(db)
+        r = claude_ingest(*args, "--db", db)
+        assert r.returncode == 0, r.stderr
+        assert _said(r.stdout) == _diff(before, _snapshot(db)), r.stdout
+        return _said(r.stdout)
+
+    first = check("backfill", projects)
+    assert first["changed"] and first["removed"], first  # hook rows completed, and merged away
+    lines = main.read_text().splitlines(keepends=True)
+    grown = spotter / "grown.jsonl"
+    grown.write_text("".join(lines[: len(lines) // 2]))
+    check("backfill", projects)
+    with open(grown, "a") as f:
+        f.write("".join(lines[len(lines) // 2:]))
+    check("backfill", projects)
+    assert _said(claude_ingest("backfill", projects, "--db", db).stdout) == {
+        "added": {}, "changed": {}, "removed": {}}
+
+    stream = tmp_path / "stream.jsonl"  # tool_heavy's run as `claude -p` streamed it, then its transcript
+    stream.write_text(ndjson(to_stream(load(spotter / "tool_heavy.jsonl"))))
+    db = tmp_path / "job-first.db"
+    check("job", stream)
+    (tmp_path / "th").mkdir()
+    shutil.copy(spotter / "tool_heavy.jsonl", tmp_path / "th" / "tool_heavy.jsonl")
+    both = check("backfill", tmp_path / "th")
+    assert both["removed"].get("api_requests"), both  # the stream's copies gave way to the transcript's

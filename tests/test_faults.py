@@ -51,7 +51,7 @@ FUZZ = settings(deadline=None, database=None, derandomize=True, print_blob=True,
                                        HealthCheck.function_scoped_fixture, HealthCheck.large_base_example])
 
 PRODUCT_TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
-                  "prompts", "errors", "usage_daily", "tool_daily", "file_daily"]
+                  "prompts", "errors", "usage_daily", "usage_15min", "tool_daily", "file_daily"]
 
 
 def spool_files(tmp_path: Path) -> list[Path]:

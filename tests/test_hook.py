@@ -108,10 +108,16 @@ def test_prompts_permissions_subagents_compactions_sessions(replayed):
     for p in stops:
         assert agents[p["agent_id"]]["transcript_path"] == p["agent_transcript_path"]
         assert agents[p["agent_id"]]["agent_type"] == (p["agent_type"] or None)
-    # two PreCompact payloads of one session, received seconds apart: two compactions
-    sid = json.loads((HOOKS / "real-pre_compact.json").read_text())[0]["session_id"]
-    assert [r["trigger"] for r in rows(db, "select trigger from compactions where session_id = ?", (sid,))] == [
+    # two PreCompact payloads of one session, received apart (as Claude Code sends them, not within
+    # the same millisecond as the concurrent replay above may): two compactions
+    pre_compact = json.loads((HOOKS / "real-pre_compact.json").read_text())
+    sid = pre_compact[0]["session_id"]
+    apart = db.parent / "apart.db"
+    for p in pre_compact:
+        assert run_hook(apart, p)[0].returncode == 0
+    assert [r["trigger"] for r in rows(apart, "select trigger from compactions where session_id = ?", (sid,))] == [
         "auto", "auto"]
+    assert rows(db, "select trigger from compactions where session_id = ?", (sid,))
     (session,) = rows(db, "select * from sessions where id = ?", (sid,))
     assert session["model"] == "claude-sonnet-4-5-20250929" and session["start_source"] == "compact"
     assert rows(db, "select end_reason from sessions where end_reason is not null")

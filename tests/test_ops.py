@@ -55,11 +55,12 @@ def fts_consistent(db):
 
 
 def daily_usage(db, **params):
-    sql = canned_queries()["daily_usage"]["sql"]
+    query = canned_queries()["daily_usage"]
+    sql = query["sql"]
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
     try:
-        args = {"start": "", "end": "", "project": "", **params}
+        args = {**{p: "" for p in query["params"]}, **params}
         return {(r["day"], r["model"]): dict(r) for r in conn.execute(sql, args)}
     finally:
         conn.close()
@@ -264,7 +265,7 @@ def test_prune_deletes_old_detail_in_whole_days_and_keeps_rollups_sessions_and_f
 
     text = run(tmp_path, "prune", "--db", db, "--before", cutoff).stdout  # again: nothing left to go
     assert text.startswith(f"prune {db.resolve()}: detail before {cutoff}: deleted nothing; 0 bytes reclaimed")
-    assert "daily rollups kept: usage_daily 5, tool_daily 24, file_daily 54" in text
+    assert "rollups kept: usage_daily 5, usage_15min 12, tool_daily 24, file_daily 54" in text
 
 
 def test_prune_recomputes_the_rollups_of_the_sessions_losing_rows_before_they_go(tmp_path, projects):
@@ -291,7 +292,7 @@ def test_backfill_after_prune_reads_nothing_and_restores_nothing(tmp_path, proje
     assert "deleted api_requests 66, messages" in r.stdout and "reclaimed" in r.stdout
     after = dump(db, [t for t in schema.TABLES if t != "ingest_runs"])
     again = run(tmp_path, "backfill", projects, "--db", db)
-    assert "0 files read, 6 unchanged" in again.stdout and "rows upserted: none" in again.stdout
+    assert "0 files read, 6 unchanged" in again.stdout and "rows added: none; rows changed: none" in again.stdout
     assert dump(db, [t for t in schema.TABLES if t != "ingest_runs"]) == after
     assert count(db, "api_requests", "session_id in (?, ?)", (D3AD, D6E0)) == 0
 
@@ -328,8 +329,8 @@ def test_rollups_of_pruned_days_survive_a_later_ingest_of_the_same_sessions(tmp_
     with open(d3ad, "a") as f:
         f.write(turn(D3AD, "/Users/chip/dev/ai-music", "2026-03-01T09:00:00.000Z", 3))
     later = backfill(db, [projects])
-    assert later.files_read == 2 and later.rows["api_requests"] == 2
-    assert later.rows["tool_calls"] == 4  # each call, then its result
+    assert later.files_read == 2 and later.added["api_requests"] == 2
+    assert later.added["tool_calls"] == 2  # one call in each new turn (its result is the same row)
 
     assert of_pruned_days() == before
     after = daily_usage(db)

@@ -1,7 +1,8 @@
 """The command line: ``claude-ingest``, a thin shell of click commands over the library.
 
 The group is here; the commands live by what they do: :mod:`.sources` (read an input into the
-database), :mod:`.setup` (install and remove hooks), :mod:`.ops` (status, prune, reprice). The
+database), :mod:`.setup` (install and remove hooks), :mod:`.ops` (status, prune, reprice),
+:mod:`.reports` (ccusage's reports from the archive). The
 options they share are in :mod:`.options`. No ingest logic lives in this package.
 """
 
@@ -11,6 +12,7 @@ import click
 
 from .ops import prune, reprice, status
 from .options import Commands
+from .reports import report
 from .setup import install_hooks, uninstall_hooks
 from .sources import (backfill, codex, crush, gemini, git_commit, hook, job, jsonl, opencode, opencode_event, otel,
                       statusline)
@@ -23,5 +25,5 @@ def cli():
 
 
 for _command in (backfill, hook, statusline, otel, job, opencode, opencode_event, codex, gemini, crush, jsonl,
-                 git_commit, install_hooks, uninstall_hooks, status, prune, reprice):
+                 git_commit, install_hooks, uninstall_hooks, status, prune, reprice, report):
     cli.add_command(_command)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -93,7 +92,7 @@ class CrushSummary:
     messages: int = 0
     tool_calls: int = 0
     reported_cost_usd: float = 0.0
-    rows: Counter = field(default_factory=Counter)
+    rows: dict = field(default_factory=runs.no_rows)
     seconds: float = 0.0
     handled: list = field(default_factory=list)  # the store files that are Go stores (read or unchanged)
 
@@ -102,7 +101,7 @@ class CrushSummary:
         return (f"{len(self.stores_read)} stores read ({read}), {self.stores_unchanged} unchanged; "
                 f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
                 f"{self.tool_calls:,} tool calls, ${self.reported_cost_usd:.4f} cost as the agents reported it "
-                f"(these stores keep no per-request token counts); rows upserted: {rows_text(self.rows)}; "
+                f"(these stores keep no per-request token counts); {rows_text(self.rows)}; "
                 f"{self.seconds:.2f}s")
 
 
@@ -122,7 +121,7 @@ def ingest_crush(db, paths: Iterable[Path] | None = None, *, host: str | None = 
     stores = find_stores(paths if paths else [Path.cwd(), *known_projects()])
     summary = CrushSummary(run_id=runs.new_run_id("crush"))
     with store_mod.opened(db) as conn:
-        store = store_mod.Store(conn, batch_size=None)
+        store = store_mod.Store(conn, batch_size=None, count_rows=True)
         known = dict(conn.execute("select path, head_hash from ingest_files where kind in ('crush', 'opencode-go')"))
         for path in stores:
             src = files.SqliteSource(path)
@@ -149,8 +148,7 @@ def ingest_crush(db, paths: Iterable[Path] | None = None, *, host: str | None = 
             finally:
                 src_conn.close()
                 src.close()
-        summary.rows = Counter(store.rows)
-        summary.rows.pop("ingest_files", None)
+        summary.rows = store.counts()
         summary.seconds = time.perf_counter() - started
         with store.atomic():
             store.add("ingest_runs", runs.run_row(summary.run_id, "crush", started_at, summary.seconds,

@@ -9,16 +9,16 @@ own keeps the time it was first recorded.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import schema
+from .. import numbers, schema
 from .. import store as store_mod
 from ..clock import from_timestamp, now_iso
 from ..errors import IngestError
 from ..identity import host as this_host
 from ..parse.jobs import Job, parse_job, read_output
-from .runs import rows_text, unpriced_text
+from .runs import no_rows, rows_text, unpriced_text
 
 
 class NoJobOutput(IngestError, ValueError):
@@ -30,15 +30,13 @@ class JobSummary:
     job: Job
     output_format: str
     reuse_missing: bool = False
+    rows: dict = field(default_factory=no_rows)  # added, changed, removed per table (store.RowCounter)
 
     def line(self) -> str:
         r = self.job.row
-        rows = {}
-        for table, _ in self.job.records:
-            rows[table] = rows.get(table, 0) + 1
-        counts = rows_text(rows)
-        cost = f"${r['cost_usd']:.4f}" if r["cost_usd"] is not None else "unpriced"
-        reported = f"${r['total_cost_usd']:.4f}" if r["total_cost_usd"] is not None else "none"
+        counts = rows_text(self.rows)
+        cost = numbers.cost(r["cost_usd"])
+        reported = numbers.cost(r["total_cost_usd"], unpriced="none")
         tools = r["tool_call_count"] if r["tool_call_count"] is not None else "?"
         extra = f"; {self.job.bad_lines} bad lines skipped" if self.job.bad_lines else ""
         if self.reuse_missing:
@@ -46,7 +44,7 @@ class JobSummary:
         unpriced = unpriced_text(self.job.unpriced)
         return (f"job {r['id']}: {r['status']} ({self.output_format}), {tools} tool calls, "
                 f"{r['files_modified'] if r['files_modified'] is not None else '?'} files modified, "
-                f"cost {cost} (reported {reported}); rows upserted: {counts}; unpriced models: {unpriced}{extra}")
+                f"cost {cost} (reported {reported}); {counts}; unpriced models: {unpriced}{extra}")
 
 
 def ingest_job(
@@ -83,15 +81,19 @@ def ingest_job(
                         output_format=output_format, job_id=job_id, prompt=prompt, reuse_of=reuse_of,
                         original_prompt=original_prompt, host=host, source_text=text)
         job.bad_lines += bad
-        store = store_mod.Store(conn)
-        with store.atomic():
-            store.write(job.records)
-            store.add("jobs", {k: v for k, v in job.row.items() if v is not None})
-            store.derive()
-            store.flush()
-            if reuse_of:
-                conn.execute(schema.JOB_REUSE_COUNT_SQL, {"job_id": reuse_of})
-        return JobSummary(job=job, output_format=output_format, reuse_missing=reuse_missing)
+        store = store_mod.Store(conn, count_rows=True)
+        try:
+            with store.atomic():
+                store.write(job.records)
+                store.add("jobs", {k: v for k, v in job.row.items() if v is not None})
+                store.derive()
+                store.flush()
+                if reuse_of:
+                    conn.execute(schema.JOB_REUSE_COUNT_SQL, {"job_id": reuse_of})
+            counts = store.counts()
+        finally:
+            store.stop_counting()
+        return JobSummary(job=job, output_format=output_format, reuse_missing=reuse_missing, rows=counts)
 
 
 def ingest_job_file(db, path, **kwargs) -> JobSummary:

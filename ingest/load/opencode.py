@@ -63,7 +63,7 @@ class OpenCodeSummary:
     messages: int = 0
     skipped_duplicates: int = 0
     bad_files: int = 0
-    rows: Counter = field(default_factory=Counter)
+    rows: dict = field(default_factory=runs.no_rows)  # added, changed, removed per table (store.RowCounter)
     unpriced: Counter = field(default_factory=Counter)
     spooled: int = 0
     seconds: float = 0.0
@@ -78,7 +78,7 @@ class OpenCodeSummary:
                f"{self.sessions} sessions, {self.subagents} subagent sessions, {self.messages:,} messages, "
                f"{self.skipped_duplicates} already in opencode.db skipped, "
                f"{self.bad_files} unreadable files{spooled}; "
-               f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
+               f"{rows}; unpriced models: {unpriced}; {self.seconds:.2f}s")
         if self.go_stores is not None:
             out += f"; the Go OpenCode / Crush stores: {self.go_stores.line()}"
         for said in self.not_stores:
@@ -313,21 +313,21 @@ def ingest_opencode(db, path: Path | None = None, *, host: str | None = None, fo
     # of another schema: given one (or the project holding it), it is read as such.
     go_stores = crush.find_stores([root])
     with store_mod.opened(db) as conn:
+        # the Go stores first: each run counts its own rows on the connection, one after the other
+        go_summary = crush.ingest_crush(conn, go_stores, host=host, force=force, strict=False) if go_stores else None
         run = _Run(conn, Reader(root, host=host), force=force)
-        if go_stores:
-            run.summary.go_stores = crush.ingest_crush(conn, go_stores, host=host, force=force, strict=False)
-            go_stores = run.summary.go_stores.handled
+        if go_summary is not None:
+            go_stores = go_summary.handled
             run.go_stores = {p.resolve() for p in go_stores}
-            if not go_stores:
-                run.summary.go_stores = None
+            run.summary.go_stores = go_summary if go_stores else None
         run.summary.spooled = replay_spool(conn, store_mod.path_of(conn))  # what the plugin could not store live
         try:
             plan = run.plan()
             for source in plan:
                 run.read(*source)
+            summary = run.finish(time.perf_counter() - started)
         finally:
             run.close()
-        summary = run.finish(time.perf_counter() - started)
         if root.is_file() and not summary.sources_read and not summary.sources_unchanged and not go_stores \
                 and summary.not_stores:
             raise crush.NotAStore(summary.not_stores[0])
@@ -347,7 +347,7 @@ class _Run:
     def __init__(self, conn, reader: Reader, *, force: bool):
         self.conn, self.reader, self.force = conn, reader, force
         self.summary = OpenCodeSummary(run_id=runs.new_run_id("opencode"))
-        self.store = store_mod.Store(conn, batch_size=None)
+        self.store = store_mod.Store(conn, batch_size=None, count_rows=True)
         self.known = dict(conn.execute("select path, head_hash from ingest_files where kind like 'opencode%'"))
         self.parsers: list[OpenCodeParser] = []
         self.parents: dict[str, str | None] = {}
@@ -431,6 +431,7 @@ class _Run:
 
     def close(self) -> None:
         self.store.discard()  # what a failed read left unwritten
+        self.store.stop_counting()
         for src, src_conn in self.opened:
             src_conn.close()
             src.close()
@@ -439,8 +440,7 @@ class _Run:
         summary = self.summary
         summary.skipped_duplicates = self.reader.skipped_duplicates
         summary.bad_files = self.reader.bad_files
-        summary.rows = Counter(self.store.rows)
-        summary.rows.pop("ingest_files", None)
+        summary.rows = self.store.counts()
         for parser in self.parsers:
             for model, keys in parser.unpriced.items():
                 summary.unpriced[model] += len(keys)

@@ -43,18 +43,32 @@ def file_row(path: str, kind: str, st: os.stat_result, offset: int, head_hash: s
 def run_row(run_id: str, command: str, started_at: str, seconds: float, *, files_seen: int = 0,
             files_read: int = 0, files_skipped: int = 0, bytes_read: int = 0, lines: int = 0,
             bad_lines: int = 0, rows: dict | None = None, unpriced: dict | None = None, status: str = "ok") -> dict:
+    """``rows``: per table, or (from a store that counts) ``{"added": {...}, "changed": {...}, "removed": {...}}``."""
     return {
         "id": run_id, "command": command, "host": host(), "started_at": started_at, "ended_at": now_iso(),
         "seconds": round(seconds, 3), "files_seen": files_seen, "files_read": files_read,
         "files_skipped": files_skipped, "bytes_read": bytes_read, "lines": lines, "bad_lines": bad_lines,
-        "rows_json": json.dumps(dict(rows or {})), "unpriced_models": json.dumps(dict(unpriced or {})),
+        "rows_json": json.dumps({k: dict(v) if isinstance(v, dict) else v for k, v in (rows or {}).items()}),
+        "unpriced_models": json.dumps(dict(unpriced or {})),
         "status": status,
     }
 
 
-def rows_text(rows: Counter) -> str:
-    """``api_requests 509, messages 904, ...`` for a summary line."""
-    return ", ".join(f"{t} {n:,}" for t, n in sorted(rows.items())) or "none"
+def _per_table(rows) -> str:
+    return ", ".join(f"{t} {n:,}" for t, n in sorted(rows.items()) if n) or "none"
+
+
+def rows_text(counts: dict) -> str:
+    """``rows added: api_requests 509, messages 904, ...; rows changed: sessions 1`` for a summary
+    line, from a counting store's ``counts()``: rows, not the upserts that wrote them."""
+    text = f"rows added: {_per_table(counts['added'])}; rows changed: {_per_table(counts['changed'])}"
+    if any(counts["removed"].values()):  # hook rows that met their transcript's: derivations delete them
+        text += f"; rows merged into others: {_per_table(counts['removed'])}"
+    return text
+
+
+def no_rows() -> dict:
+    return {"added": Counter(), "changed": Counter(), "removed": Counter()}
 
 
 def unpriced_text(unpriced: Counter) -> str:

@@ -88,10 +88,19 @@ class RunSummary:
     bytes_read: int = 0
     lines: int = 0
     bad_lines: int = 0
-    rows: Counter = field(default_factory=Counter)
+    # rows added, changed and removed per table, as the database saw them (store.RowCounter)
+    rows: dict = field(default_factory=runs.no_rows)
     unpriced: Counter = field(default_factory=Counter)
     spooled: int = 0
     seconds: float = 0.0
+
+    @property
+    def added(self) -> Counter:
+        return self.rows["added"]
+
+    @property
+    def changed(self) -> Counter:
+        return self.rows["changed"]
 
     def line(self) -> str:
         rows, unpriced = rows_text(self.rows), unpriced_text(self.unpriced)
@@ -100,7 +109,7 @@ class RunSummary:
         return (
             f"{self.files_read} files read, {self.files_skipped} unchanged{failed}; "
             f"{self.lines:,} lines ({self.bytes_read / 1e6:.1f} MB), {self.bad_lines} bad lines skipped; "
-            f"rows upserted: {rows}; unpriced models: {unpriced}; {self.seconds:.2f}s"
+            f"{rows}; unpriced models: {unpriced}; {self.seconds:.2f}s"
         )
 
 
@@ -133,7 +142,7 @@ class Backfill:
         self.conn = conn
         # Rows wait in memory until a commit: the write lock is held only while they are written,
         # never while a file is read (a hook waits for that lock, then spools).
-        self.store = store_mod.Store(conn, batch_size=None)
+        self.store = store_mod.Store(conn, batch_size=None, count_rows=True)
         self.host = host or this_host()
         self.progress = progress
         self.command = command
@@ -187,8 +196,9 @@ class Backfill:
             self._commit()
         except BaseException:
             self.store.rollback()
+            self.store.stop_counting()
             raise
-        self.summary.rows = Counter(self.store.rows)
+        self.summary.rows = self.store.counts()
         self.summary.seconds = time.perf_counter() - started
         self._record_run(started_at)
         return self.summary
@@ -335,9 +345,12 @@ def backfill(db, paths: Iterable[Path] | None = None, *, progress=None, host=Non
     paths = list(paths) if paths else existing_projects_dirs()
     with store_mod.opened(db) as conn:
         run = Backfill(conn, host=host)
-        run.replay_spool()
-        todo = run.pending(discover(paths))
-        total = sum(st.st_size for _, st in todo if st is not None)
-        with (progress(total) if progress else contextlib.nullcontext()) as bar:
-            run.progress = bar.update if bar is not None else None
-            return run.run_pending(todo)
+        try:
+            run.replay_spool()
+            todo = run.pending(discover(paths))
+            total = sum(st.st_size for _, st in todo if st is not None)
+            with (progress(total) if progress else contextlib.nullcontext()) as bar:
+                run.progress = bar.update if bar is not None else None
+                return run.run_pending(todo)
+        finally:
+            run.store.stop_counting()  # a caller's connection is left as it came
