@@ -186,6 +186,14 @@ def hooks_status(db_path: Path, *, git_repo: Path | None = None, settings: Path 
             claude["missing"].append(event)
     claude["databases"] = sorted(map(str, targets))
     claude["this_database"] = targets == {Path(db_path).resolve()}
+    # http hooks posting to a team server (install-hooks --remote): per URL, the events they cover
+    remote: dict[str, int] = {}
+    for event in install.HOOK_EVENTS:
+        groups = hooks.get(event) if isinstance(hooks.get(event), list) else []
+        for url in {h["url"] for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+                    for h in g["hooks"] if install.is_our_remote(h)}:
+            remote[url] = remote.get(url, 0) + 1
+    claude["remote"] = [{"url": url, "installed": n} for url, n in sorted(remote.items())]
 
     plugin = install.opencode_plugins_dir() / install.OPENCODE_PLUGIN_NAME
     try:
@@ -210,8 +218,9 @@ def spool_backlog(db_path: Path) -> dict:
     entries set aside after failing to replay; and why the events had to be spooled."""
     from .load import spool
 
-    out = {"hook": 0, "opencode": 0, "set_aside": {"hook": 0, "opencode": 0}, "reasons": {}, "files": []}
-    for name, suffix in (("hook", ""), ("opencode", ".opencode")):
+    out = {"hook": 0, "opencode": 0, "http_hook": 0, "set_aside": {"hook": 0, "opencode": 0, "http_hook": 0},
+           "reasons": {}, "files": []}
+    for name, suffix in (("hook", ""), ("opencode", ".opencode"), ("http_hook", ".http-hook")):
         found = spool.backlog(db_path, suffix)
         out[name] = found["waiting"]
         out["set_aside"][name] = found["set_aside"]
@@ -257,6 +266,8 @@ def status_text(s: dict) -> str:
         if claude["installed"] and not claude["this_database"]:
             cc += f"; writing to {', '.join(claude['databases'])}, not this database"
     lines += ["", "hooks", f"  {'Claude Code':<{width}}  {cc}"]
+    lines += [f"  {'Claude Code (http)':<{width}}  {r['installed']}/{claude['events']} events posting to {r['url']}"
+              for r in claude.get("remote", [])]
     plugin = hooks["opencode_plugin"]
     lines.append(f"  {'OpenCode plugin':<{width}}  {'installed' if plugin['installed'] else 'not installed'} "
                  f"({plugin['path']})")
@@ -265,7 +276,9 @@ def status_text(s: dict) -> str:
         state = git["error"] or (f"{'installed' if git['installed'] else 'not installed'} ({git['hook']})")
         lines.append(f"  {'git post-commit':<{width}}  {state}")
     spool = s["spool"]
-    lines += ["", f"spool backlog  {spool['hook']:,} hook events, {spool['opencode']:,} OpenCode events"
+    posted = (f", {spool['http_hook']:,} posted hook events (the next post to the server replays them)"
+              if spool.get("http_hook") else "")
+    lines += ["", f"spool backlog  {spool['hook']:,} hook events, {spool['opencode']:,} OpenCode events{posted}"
               + (" waiting (the next backfill or hook replays hook events; the next opencode or "
                  "opencode-event, OpenCode's)" if spool["hook"] or spool["opencode"] else "")]
     lines += [f"  spooled because: {reason} ({n:,})" for reason, n in sorted(spool["reasons"].items())]
