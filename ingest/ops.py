@@ -100,6 +100,13 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
                     f"group by 1 order by 2 desc, 1").fetchall()) if table in present else {}
                 for table in ("api_requests", "jobs")
             }
+            merged = []
+            if "merge_sources" in present:  # the archives merged into this one, latest first
+                conn.row_factory = sqlite3.Row
+                merged = [dict(r) for r in conn.execute(
+                    "select path, host, schema_version, sessions, first_merged_at, last_merged_at from merge_sources "
+                    "order by last_merged_at desc")]
+                conn.row_factory = None
             recent = []
             if "ingest_runs" in present:
                 conn.row_factory = sqlite3.Row
@@ -119,6 +126,7 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
         "hooks": hooks_status(path, git_repo=git_repo, settings=settings),
         "spool": spool_backlog(path),
         "unpriced_models": unpriced,
+        "merged_archives": merged,
         "ingest_runs": recent,
     }
 
@@ -290,6 +298,10 @@ def status_text(s: dict) -> str:
     lines += ["", "unpriced models"]
     unpriced = [(t, m, n) for t, models in s["unpriced_models"].items() for m, n in models.items()]
     lines += [f"  {t:<14}{m:<{max(len(m) for _, m, _ in unpriced)}}  {n:>10,}" for t, m, n in unpriced] or ["  none"]
+    if s.get("merged_archives"):
+        lines += ["", "merged archives"]
+        lines += [f"  {m['last_merged_at'] or '?':<26}{m['host'] or '?':<22}{m['sessions'] or 0:>6,} sessions  "
+                  f"schema {m['schema_version']}  {m['path']}" for m in s["merged_archives"]]
     lines += ["", "last ingest runs"]
     for r in s["ingest_runs"]:
         lines.append(f"  {r['started_at'] or '?':<26}{r['command'] or '?':<22}{r['files_read'] or 0:>6,} files read  "

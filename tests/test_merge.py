@@ -152,6 +152,10 @@ def test_merging_again_or_a_copy_of_a_source_changes_nothing(machines, merged, t
     assert "unchanged since its last merge" in merge(team, copied)
     assert tables(team) == before
     assert rows(team, "select count(*) n from merge_sources") == [{"n": 2}]
+    status = json.loads(claude_ingest("status", "--db", team, "--json").stdout)["merged_archives"]
+    assert sorted((m["host"], m["sessions"], m["schema_version"]) for m in status) == [
+        ("desktop", 3, 13), ("laptop", 2, 13)]
+    assert "merged archives" in claude_ingest("status", "--db", team).stdout
 
 
 def test_a_grown_source_is_read_from_where_its_last_merge_stopped(tmp_path):
