@@ -1,5 +1,6 @@
-"""Canned query bench: every canned query and the overview page, through Datasette, and every
-report of ``claude-ingest report`` (ingest.reports), on a large database.
+"""Canned query bench: every canned query, its chart, the overview, the session and job pages and the
+report pages, through Datasette, and every report of ``claude-ingest report`` (ingest.reports), on a
+large database.
 
 The database holds at least 1,000,000 tool calls and 300,000 API requests. It is built at run time
 (into bench/out/, reused while the schema and the fixtures are unchanged) by ingesting the real
@@ -111,7 +112,7 @@ def build(db: Path, tool_calls: int) -> dict:
         names = ", ".join(f"[{c}]" for c in columns)
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies")
     _big_session(conn)
-    conn.execute(f"update sessions set label = coalesce(custom_title, ai_title, title, summary, slug, 'session ' || substr(id, 1, 8))")
+    conn.execute("update sessions set label = coalesce(custom_title, ai_title, title, summary, slug, 'session ' || substr(id, 1, 8))")
     schema.rebuild_rollups(conn)  # what per-session recomputation gives, in one pass over the copies
     conn.execute("commit")
     conn.execute("analyze")
@@ -206,10 +207,21 @@ async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
                         ("  a tool call's card, folded out", "/-/claude/session/" + BIG + "/call/" + sqlite3.connect(
                             db).execute("select tool_use_id from tool_calls where session_id = ? and output_size > 2000 "
                                         "limit 1", (BIG,)).fetchone()[0]),
-                        ("job page", "/-/claude/job/bench-job~0")):
+                        ("job page", "/-/claude/job/bench-job~0"),
+                        *((f"report page {kind} (per model)", f"/-/claude/report/{kind}?timezone=UTC&breakdown=1")
+                          for kind in ("daily", "weekly", "monthly", "session", "blocks")),
+                        ("report page daily, one project's month",
+                         f"/-/claude/report/daily?timezone=UTC&since={narrow['start']}&project={narrow['project']}"),
+                        ("report page session .json (ccusage's shape)", "/-/claude/report/session.json?timezone=UTC")):
         ms, status = await timed(ds.client, path, runs)
         size = len((await ds.client.get(path)).content)
         results.append((f"{label} ({size / 1e3:,.0f} KB)", ms, status))
+    for query_name, q in resources.canned_queries().items():  # the chart each canned query page shows
+        if q.get("chart"):
+            params = "?q=bead" if query_name == "search_prompts" else "?file=README&tool=Bash" if query_name.startswith(
+                "jobs_") else ""
+            results.append((f"chart of {query_name}", *await timed(ds.client, f"/-/claude/chart/{name}/{query_name}.svg"
+                                                                   + params, runs)))
     return results
 
 

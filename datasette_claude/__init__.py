@@ -120,6 +120,7 @@ def render_cell(row, value, column, table, database, datasette):
 def register_routes():
     from .pages.otlp import otlp_logs
     from .pages.overview import overview
+    from .pages.report import report_page
     from .pages.chart import query_chart
     from .pages.job import job_page
     from .pages.session import call_fragment, session_page
@@ -128,6 +129,7 @@ def register_routes():
         (r"^/-/claude/job/(?P<job_id>[^/]+)$", job_page),
         (r"^/-/claude/chart/(?P<database>[^/]+)/(?P<query>[^/]+)\.svg$", query_chart),
         (r"^/-/claude$", overview),
+        (r"^/-/claude/report/(?P<kind>[a-z]+)(?P<json>\.json)?$", report_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),
         (r"^/-/claude/otlp/v1/logs$", otlp_logs),

@@ -66,11 +66,13 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
         return _empty(width, height, label)
     keys = _calendar(list(stacks)) if calendar else list(stacks)
     top = max(sum(v for _, v in parts) for parts in stacks.values()) or 1
-    legend_rows = -(-min(len(names), 12) // 4) if series and len(names) > 1 else 0
+    # as many legend entries to a row as their longest name leaves room for
+    per_row = max(1, min(6, int((width - 64) // (6.6 * min(max((len(str(n)) for n in names), default=1), 30) + 30))))
+    legend_rows = -(-min(len(names), 12) // per_row) if series and len(names) > 1 else 0
     left, bottom = 64, 36 + 16 * legend_rows
     plot_h = height - 20 - bottom
     step = (width - left - 10) / len(keys)
-    bar = max(step * 0.8, 1)
+    bar = min(max(step * 0.8, 1), 48)  # a few columns stay columns, not slabs
     out = [_open(width, height, label),
            f'<text x="{left - 6}" y="24" class="axis" text-anchor="end">{escape(fmt(top, unit))}</text>',
            f'<text x="{left - 6}" y="{height - bottom}" class="axis" text-anchor="end">0</text>',
@@ -93,7 +95,7 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
             shown_before = str(key)
     if legend_rows:
         for j, name in enumerate(names[:12]):
-            lx, ly = left + (j % 4) * ((width - left) / 4), height - 16 * legend_rows + 16 * (j // 4) + 2
+            lx, ly = left + (j % per_row) * ((width - left) / per_row), height - 16 * legend_rows + 16 * (j // per_row) + 2
             out.append(f'<rect x="{lx:.0f}" y="{ly}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
                        f'<text x="{lx + 14:.0f}" y="{ly + 9}" class="tick">{escape(str(name)[:30])}</text>')
     out.append("</svg>")

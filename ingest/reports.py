@@ -41,7 +41,9 @@ from .errors import IngestError
 
 KINDS = ("daily", "weekly", "monthly", "session", "blocks")
 WEEK_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-AGENTS = {"claude": "claude", "claude-code": "claude", "opencode": "opencode"}  # name -> sessions.source
+# name -> sessions.source (ccusage's names first, then every agent claude-ingest reads)
+AGENTS = {"claude": "claude", "claude-code": "claude", "opencode": "opencode", "codex": "codex", "gemini": "gemini",
+          "crush": "crush", "opencode-go": "opencode-go"}
 BLOCK_HOURS = 5  # a Claude billing block: from the hour of its first request, five hours
 RECENT_DAYS = 3  # ccusage blocks --recent
 _HOUR_MS, _MINUTE_MS, _SLOT_MS = 3_600_000, 60_000, 15 * 60_000

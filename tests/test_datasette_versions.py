@@ -20,7 +20,7 @@ REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", 
                 "pytest-asyncio", "playwright", "genai-prices",
                 "opentelemetry-proto", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx"]
 TESTS = ["tests/test_plugin.py", "tests/test_permissions.py", "tests/test_browser.py", "tests/test_session_page.py",
-         "tests/test_agents_plugin.py", "tests/test_otel.py", "tests/test_reconciliation.py"]
+         "tests/test_agents_plugin.py", "tests/test_otel.py", "tests/test_reconciliation.py", "tests/test_report_pages.py"]
 
 
 def _python() -> Path:

@@ -1,7 +1,6 @@
 """claude-ingest status, prune and reprice: on real fixture transcripts, through the real command line."""
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
