@@ -142,9 +142,10 @@ def _big_session(conn) -> None:
             else:
                 select.append(f"s.[{c}]")
         names = ", ".join(f"[{c}]" for c in columns)
+        # the main conversation's rows (prompts and compactions: all of them)
+        main_only = "s.agent_id is null" if table not in ("prompts", "compactions") else "1"
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies "
-                     f"where s.session_id = '{SPOTTER}' and (s.agent_id is null or '{table}' in ('prompts', 'compactions')) "
-                     f"and copies.k < {BIG_COPIES}")
+                     f"where s.session_id = '{SPOTTER}' and {main_only} and copies.k < {BIG_COPIES}")
     # each copy's first line continues the copy before it
     conn.execute(f"""
 update messages set parent_uuid = (

@@ -65,6 +65,7 @@ def _link(href: str, text: str, title: str | None = None) -> Markup:
     return Markup(f'<a href="{escape(href)}"{tip}>{escape(text)}</a>')
 
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 
@@ -87,11 +88,15 @@ def number_cell(value, column: str):
         shown = duration(value * 60_000)
     elif name.endswith("_pct") or name.endswith("_rate"):
         shown = percent(value)
-    elif isinstance(value, int) and abs(value) >= 1000 and not name.endswith("_id") and name not in ("rowid", "year"):
+    elif name.endswith("_id") or name in ("rowid", "year", "id"):
+        return None
+    elif isinstance(value, int):
         shown = f"{value:,}"
     else:
-        return None
-    return Markup(f'<span title="{escape(repr(value) if isinstance(value, float) else value)}">{escape(shown)}</span>')
+        shown = f"{value:,.6g}"
+    # cl-num: right-aligned on query pages too, where Datasette gives cells no type class (claude.css)
+    return Markup(f'<span class="cl-num" title="{escape(repr(value) if isinstance(value, float) else value)}">'
+                  f'{escape(shown)}</span>')
 
 
 def render(value, column, table, database, datasette, row=None):
@@ -101,6 +106,8 @@ def render(value, column, table, database, datasette, row=None):
         return numbered
     if isinstance(value, str) and len(value) in (20, 24) and _ISO_TIME.fullmatch(value):
         return Markup(f'<span class="cl-time" title="{escape(value)}">{escape(value[:19].replace("T", " "))}</span>')
+    if isinstance(value, str) and len(value) == 10 and _ISO_DAY.fullmatch(value):  # a day: never broken in two
+        return Markup(f'<span class="cl-time">{escape(value)}</span>')
     if column == "session_id" and value:
         # Every session links to its page, by its label: an expanded foreign key brings it along.
         if isinstance(value, dict):
