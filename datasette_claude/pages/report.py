@@ -111,7 +111,8 @@ def _periods(kind, result, labels, zone, breakdown, datasette, database) -> dict
         if kind == "session":
             label, project = labels.get(r["sessionId"], (None, None))
             row.update(label=label or r["sessionId"], href=session_url(datasette, r["sessionId"], database),
-                       project=project or r["projectPath"], last=fmt.when(r["lastActivity"]))
+                       project=project or r["projectPath"], last=fmt.when(r["lastActivity"]),
+                       claude_code=(result["report"].get("claude_code") or {}).get(r["sessionId"]))
         if breakdown:
             row["breakdown"] = [{"model": reports.short_model(m["modelName"]), "full_model": m["modelName"],
                                  "cost": m["cost"], "unpriced": m.get("unpricedRequests", 0),
@@ -121,7 +122,7 @@ def _periods(kind, result, labels, zone, breakdown, datasette, database) -> dict
     t = result["totals"]
     totals = {"total": t["totalTokens"], "cost": t["totalCost"], "unpriced": t.get("unpricedRequests", 0), **_tokens(t),
               "count": len(rows)}
-    return {"rows": rows, "totals": totals}
+    return {"rows": rows, "totals": totals, "theirs": bool(result["report"].get("claude_code"))}
 
 
 def _blocks(result, zone) -> dict:
