@@ -111,3 +111,20 @@ async def test_report_pages_are_linked_from_the_overview(ds):
     html = (await ds.client.get("/-/claude")).text
     for kind in KINDS:
         assert f'href="/-/claude/report/{kind}' in html
+
+
+async def test_the_session_report_comes_a_page_of_sessions_at_a_time(ds, monkeypatch):
+    """A big archive has thousands of sessions: a page of them, the costliest first, and the totals
+    row still the whole report's."""
+    from datasette_claude.pages import report
+
+    monkeypatch.setattr(report, "SESSIONS_PER_PAGE", 2)
+    first = (await ds.client.get("/-/claude/report/session?timezone=UTC")).text
+    assert first.count('href="/-/claude/session/') == 2 and "linked-soaring-matsumoto" in first
+    assert "Sessions 1–2 of 3" in first and "page 1 of 2" in first
+    assert _cells(first, "tfoot")[1] == "3 sessions" and _cells(first, "tfoot")[-1] == "$12.77"
+    second = (await ds.client.get("/-/claude/report/session?timezone=UTC&page=2")).text
+    assert second.count('href="/-/claude/session/') == 1 and "dazzling-imagining-barto" in second
+    assert "linked-soaring-matsumoto" in second  # in the chart: the costliest, whatever the page
+    assert (await ds.client.get("/-/claude/report/session?page=0")).status_code == 400
+    assert (await ds.client.get("/-/claude/report/session?page=x")).status_code == 400

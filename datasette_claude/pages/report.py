@@ -29,6 +29,7 @@ ZONES = ("UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "Ame
          "Europe/London", "Europe/Paris", "Europe/Berlin", "Africa/Johannesburg", "Asia/Kolkata", "Asia/Shanghai",
          "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland")
 CHART_WIDTH = 1300
+SESSIONS_PER_PAGE = 200  # the session report of a big archive is thousands of rows: a page of them at a time
 
 
 def _options(request, kind: str) -> dict:
@@ -64,11 +65,25 @@ async def report_page(datasette, request):
         return Response.json(reports.ccusage_json(result))
     breakdown = request.args.get("breakdown") == "1"
     multi = len(offered) > 1
-    labels = await _session_labels(db, result) if kind == "session" else {}
+    paging = None
+    if kind == "session":  # the costliest first; the totals row stays the whole report's
+        page = request.args.get("page") or "1"
+        if not page.isdigit() or not 0 < int(page) < 10**6:
+            raise BadRequest("page must be a whole number from 1")
+        everything = result["sessions"]
+        pages = max(1, -(-len(everything) // SESSIONS_PER_PAGE))
+        page = min(int(page), pages)
+        first = (page - 1) * SESSIONS_PER_PAGE
+        result = {**result, "sessions": everything[first:first + SESSIONS_PER_PAGE]}
+        paging = {"page": page, "pages": pages, "first": first + 1, "last": first + len(result["sessions"]),
+                  "of": len(everything), "chart": everything[:25]}
+    labels = await _session_labels(db, result, paging) if kind == "session" else {}
     zone = reports.zone_of(result)
     agents = [r[0] for r in (await db.execute(
         "select source from sessions where source is not null group by source order by count(*) desc")).rows]
     asked = {k: request.args.get(k) for k in OPTIONS + ("breakdown", "recent", "active") if request.args.get(k)}
+    # the page of sessions is not carried to the other reports
+    page_url = (lambda n: url(page=n)) if paging else None
 
     def url(to_kind=None, suffix="", **changes):
         args = {**({"db": name} if multi else {}), **asked, **changes}
@@ -79,16 +94,16 @@ async def report_page(datasette, request):
         "kind": kind, "title": TITLES[kind], "tabs": TABS, "database": name, "databases": offered, "multi": multi,
         "r": result["report"], "asked": asked, "breakdown": breakdown, "fmt": fmt, "agents": agents,
         "zones": sorted(set(ZONES) | {result["report"]["timezone"]}), "url": url,
-        "json_url": url(suffix=".json"), "short_model": reports.short_model,
-        "chart": _chart(kind, result, labels, zone),
+        "json_url": url(suffix=".json"), "short_model": reports.short_model, "paging": paging, "page_url": page_url,
+        "chart": _chart(kind, {**result, "sessions": paging["chart"]} if paging else result, labels, zone),
         **(_blocks(result, zone) if kind == "blocks" else _periods(kind, result, labels, zone, breakdown, datasette,
                                                                      name if multi else None)),
     }
     return Response.html(await datasette.render_template("claude_report.html", context, request=request))
 
 
-async def _session_labels(db, result) -> dict:
-    ids = [r["sessionId"] for r in result["sessions"]]
+async def _session_labels(db, result, paging=None) -> dict:
+    ids = [r["sessionId"] for r in result["sessions"] + (paging["chart"] if paging else [])]
     found = await db.execute("select id, label, project_path from sessions where id in (select value from json_each(:ids))",
                              {"ids": json.dumps(ids)})
     return {r["id"]: (r["label"], r["project_path"]) for r in found.rows}
