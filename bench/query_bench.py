@@ -62,8 +62,8 @@ def _time_columns(table: str) -> set[str]:
 
 COPIED = ("sessions", "api_requests", "tool_calls", "file_events", "compactions", "subagents", "prompts", "errors",
           "messages", "jobs")
-BIG = "bench-big-session"  # one session of ~5,000 tool calls: the spotter session 21 times over, a day apart
-BIG_COPIES = 21
+BIG = "bench-big-session"  # one session of over 5,000 tool calls: the spotter session's main conversation
+BIG_COPIES = 26  # (197 calls) 26 times over, a day apart: 5,122 calls
 SPOTTER = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"
 STREAM = ROOT / "tests" / "fixtures" / "headless" / "claude-p-stream-json.sequence.composite.jsonl"
 
@@ -161,7 +161,7 @@ update messages set parent_uuid = (
 
 def signature(tool_calls: int) -> str:
     h = hashlib.sha1(str(tool_calls).encode())
-    h.update(str(schema.SCHEMA_VERSION).encode())
+    h.update(str(schema.SCHEMA_VERSION).encode() + str(BIG_COPIES).encode())
     for p in sorted(FIXTURES.rglob("*.jsonl")):
         h.update(p.name.encode() + str(p.stat().st_size).encode())
     return h.hexdigest()[:12]

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
-import socket
 
 
 def host() -> str | None:
-    """This machine's host name (the kernel's node name; on systems without uname, the socket's)."""
+    """This machine's host name (the kernel's node name; on systems without uname, the socket's:
+    imported only there, since every hook call names its machine and socket costs 3 ms to import)."""
     try:
-        return os.uname().nodename or socket.gethostname()
+        name = os.uname().nodename
     except AttributeError:
+        name = None
+    except OSError:
+        return None
+    if name:
+        return name
+    import socket
+
+    try:
         return socket.gethostname()
     except OSError:
         return None
