@@ -141,9 +141,10 @@ def _big_session(conn) -> None:
             else:
                 select.append(f"s.[{c}]")
         names = ", ".join(f"[{c}]" for c in columns)
+        # the main conversation's rows (prompts have no agent_id: SQLite resolves it even where unused)
+        main_only = "" if table in ("prompts", "compactions") else " and s.agent_id is null"
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies "
-                     f"where s.session_id = '{SPOTTER}' and (s.agent_id is null or '{table}' in ('prompts', 'compactions')) "
-                     f"and copies.k < {BIG_COPIES}")
+                     f"where s.session_id = '{SPOTTER}'{main_only} and copies.k < {BIG_COPIES}")
     # each copy's first line continues the copy before it
     conn.execute(f"""
 update messages set parent_uuid = (
