@@ -6,6 +6,7 @@ Either way the user's own metadata, configuration and queries win."""
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 
 from . import databases, resources
 
@@ -60,6 +61,7 @@ def merge(ours: dict, theirs: dict) -> dict:
     return out
 
 
+@lru_cache(maxsize=1)
 def datasette_mcp_installed() -> bool:
     return importlib.util.find_spec("datasette_mcp") is not None
 

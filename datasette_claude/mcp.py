@@ -40,6 +40,7 @@ from .pages.session import session_url
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 TEXT_CHARS = 300  # a prompt, an error, a command: enough to recognise it, short enough for a context
+MATCH_CHARS = 400  # a snippet is 16 words, but a word may be a long one (a hash, a base64 blob)
 MAX_LIMIT = 50
 GROUPS = ("day", "week", "month", "session", "model", "block")
 
@@ -89,7 +90,6 @@ class SearchResult(TypedDict):
 
 class SessionSummary(TypedDict):
     session: Link
-    title: Optional[str]
     started_at: Optional[str]
     ended_at: Optional[str]
     git_branch: Optional[str]
@@ -178,9 +178,10 @@ class Asker:
                                          agent=agent))
 
 
-async def _rows(datasette, database: str, name: str, **params) -> list[dict]:
-    """One of sql/mcp.sql's queries, with Datasette's time limit; an error is the tool's error."""
-    sql = resources.page_queries("mcp")[name]
+async def _rows(datasette, database: str, name: str, *, sql_file: str = "mcp", **params) -> list[dict]:
+    """One of sql/mcp.sql's queries (or another page's: ``sql_file``), with Datasette's time limit;
+    an error is the tool's error."""
+    sql = resources.page_queries(sql_file)[name]
     try:
         results = await datasette.get_database(database).execute(sql, params)
     except QueryInterrupted:
@@ -255,6 +256,10 @@ def _limit(limit: int | None, default: int) -> int:
 
 def _filters(project: str | None, agent: str | None, since: str | None) -> dict:
     return {"project": (project or "").strip(), "agent": (agent or "").strip(), "since": since_value(since)}
+
+
+def _cut(text: str | None, chars: int) -> str | None:
+    return text if text is None or len(text) <= chars else text[:chars - 1] + "…"
 
 
 def _like_escaped(text: str) -> str:
@@ -414,7 +419,7 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
                 if len(rs) > n and kind not in more:
                     more.append(kind)
                 for r in rs[:n]:
-                    hit = {"time": r["timestamp"], "match": r["match"],
+                    hit = {"time": r["timestamp"], "match": _cut(r["match"], MATCH_CHARS),
                            "session": _link(asker, name, r["session_id"], links.get(r["session_id"])),
                            "url": asker.session_link(name, r["session_id"], at=r["anchor"], agent=r["agent_id"])}
                     if kind == "tool_calls":
@@ -439,23 +444,22 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
         asker = Asker(datasette, ctx)
         name, sid = await _find_session(asker, await asker.databases(database), session_id)
         q = lambda query, **kw: _rows(datasette, name, query, session_id=sid, **kw)  # noqa: E731
-        session = (await _rows(datasette, name, "sessions", ids=json.dumps([sid])))[0]
-        full = (await datasette.get_database(name).execute(resources.page_queries("session")["session"],
-                                                           {"session_id": sid})).first()
-        usage = [dict(r) for r in (await datasette.get_database(name).execute(
-            resources.page_queries("session")["usage_by_model"], {"session_id": sid})).rows]
+        session = (await q("session", sql_file="session"))[0]
+        usage = await q("usage_by_model", sql_file="session")  # the session page's figures
         costs = [u["cost_usd"] for u in usage if u["cost_usd"] is not None]
         unpriced = sum(u["unpriced_requests"] or 0 for u in usage)
         claude_code = await q("session_claude_code_cost")
         cost = {
-            "cost_usd": sum(costs) if costs or not usage else None,  # None: nothing in it has a price
+            # None, never $0, when nothing in it has a price, or it recorded no API usage at all (the
+            # Go OpenCode's and Crush's stores keep none: reported_cost_usd is what the agent said)
+            "cost_usd": sum(costs) if costs else None,
             "unpriced_requests": unpriced,
             "requests": sum(u["requests"] or 0 for u in usage),
             "total_tokens": sum(u["total_tokens"] or 0 for u in usage),
             "models": [{"model": u["model"], "requests": u["requests"], "total_tokens": u["total_tokens"],
                         "cost_usd": u["cost_usd"]} for u in usage],
             "claude_code_cost_usd": claude_code[0]["total_cost_usd"] if claude_code else None,
-            "reported_cost_usd": full["reported_cost_usd"] if full else None,
+            "reported_cost_usd": session["reported_cost_usd"],
         }
         prompts = await q("session_prompts", limit=20, chars=TEXT_CHARS)
         failures = await q("session_failures", limit=20, chars=TEXT_CHARS)
@@ -466,11 +470,10 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
         link = lambda at, agent=None: asker.session_link(name, sid, at=at, agent=agent)  # noqa: E731
         return {
             "session": _link(asker, name, sid, session),
-            "title": session["label"],
             "started_at": session["started_at"],
             "ended_at": session["ended_at"],
-            "git_branch": full["git_branch"] if full else None,
-            "model": full["model"] if full else None,
+            "git_branch": session["git_branch"],
+            "model": session["model"],
             "cost": cost,
             "prompts": {"total": (await q("session_prompt_count"))[0]["n"],
                         "first": [{"time": p["timestamp"], "text": p["text"], "chars": p["chars"],
@@ -490,14 +493,13 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
                                         for e in errors]},
             "compactions": [{"time": c["timestamp"], "trigger": c["trigger"], "pre_tokens": c["pre_tokens"],
                              "post_tokens": c["post_tokens"], "url": link(c["anchor"], c["agent_id"])}
-                            for c in await q("session_compactions")],
+                            for c in await q("session_compactions", limit=20)],
             "subagents": [{"agent_id": a["agent_id"], "type": a["agent_type"], "description": a["description"],
                            "started_at": a["started_at"], "tool_calls": a["tool_calls"],
                            "url": link(None, a["agent_id"])} for a in await q("session_subagents", limit=20)],
-            "commits": [dict(c) for c in await q("session_commits")],
+            "commits": [dict(c) for c in await q("session_commits", limit=20)],
             "jobs": [{"job_id": j["id"], "status": j["status"], "started_at": j["started_at"]}
-                     for j in [dict(r) for r in (await datasette.get_database(name).execute(
-                         resources.page_queries("session")["jobs"], {"session_id": sid})).rows]],
+                     for j in await q("jobs", sql_file="session")],
         }
 
     @mcp.tool(annotations=READ_ONLY)

@@ -111,25 +111,24 @@ def server(archive, tmp_path_factory):
     proc.wait(10)
 
 
-def actor_cookie(actor: dict) -> str:
+def actor_cookie(actor: dict) -> dict:
     from datasette.app import Datasette
 
-    return "ds_actor=" + Datasette(secret=SECRET).sign({"a": actor}, "actor")
+    return {"Cookie": "ds_actor=" + Datasette(secret=SECRET).sign({"a": actor}, "actor")}
 
 
 class Session:
     """An MCP client session over Streamable HTTP (the SDK's own client and transport)."""
 
-    def __init__(self, url: str, cookie: str | None = None):
-        self.url, self.cookie = url, cookie
+    def __init__(self, url: str, headers: dict | None = None):
+        self.url, self.headers = url, headers
 
     async def __aenter__(self):
         import httpx2
         from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
 
-        headers = {"Cookie": self.cookie} if self.cookie else None
-        self.http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60))
+        self.http = httpx2.AsyncClient(headers=self.headers, timeout=httpx2.Timeout(30, read=60))
         await self.http.__aenter__()
         self.client = Client(streamable_http_client(self.url + "/-/mcp", http_client=self.http), cache=None)
         await self.client.__aenter__()
@@ -153,8 +152,8 @@ class Session:
         return " ".join(c.text for c in result.content)
 
 
-async def ask(url, name, cookie=None, **arguments):
-    async with Session(url, cookie) as s:
+async def ask(url, name, headers=None, **arguments):
+    async with Session(url, headers) as s:
         return await s.call(name, **arguments)
 
 
@@ -216,6 +215,13 @@ async def test_search_history_finds_failed_commands_with_a_link_to_their_card(se
     assert hit["session"]["url"] == f"{server}/-/claude/session/{SPOTTER}"
     assert_card_link(hit["url"], server, SPOTTER, call["tool_use_id"])
     assert found["prompts"] == [] and found["errors"] == [] and found["more"] == []
+
+    # a subagent's call: the link opens the subagent's own timeline (?agent=) at the card
+    sub = rows(archive, "select tool_use_id, agent_id from tool_calls where command like 'find %spotter-plugin/scripts%'")[0]
+    found = await ask(server, "search_history", text="find spotter plugin scripts", limit=50)
+    hit = next(h for h in found["tool_calls"] if anchor_of(h["url"]) == sub["tool_use_id"])
+    assert parse_qs(urlsplit(hit["url"]).query)["agent"] == [sub["agent_id"]] == ["a93ccab"]
+    assert_card_link(hit["url"], server, SPOTTER, sub["tool_use_id"])
 
 
 @needs_mcp
@@ -297,6 +303,11 @@ async def test_session_summary_of_an_unpriced_agent_and_of_no_session(server, ar
         s = await c.call("session_summary", session_id=codex["session_id"])
         assert s["session"]["agent"] == "codex"
         assert s["cost"]["cost_usd"] is None and s["cost"]["unpriced_requests"] == codex["n"]  # never $0
+        crush = rows(archive, "select id, reported_cost_usd from sessions where source = 'crush' "
+                              "and reported_cost_usd > 0 limit 1")[0]
+        s = await c.call("session_summary", session_id=crush["id"])  # a store that keeps no usage per request
+        assert s["cost"]["cost_usd"] is None and s["cost"]["requests"] == 0
+        assert s["cost"]["reported_cost_usd"] == pytest.approx(crush["reported_cost_usd"])
         assert "No session 'nope'" in await c.error("session_summary", session_id="nope")
         assert "No session" in await c.error("session_summary", session_id="fa81")  # too short to be a prefix
 
@@ -447,6 +458,26 @@ async def test_the_users_own_setting_for_canned_queries_wins(archive, tmp_path):
 
 
 @needs_mcp
+def test_canned_queries_are_turned_on_only_for_an_instance_serving_our_database(archive, tmp_path):
+    from datasette.app import Datasette
+
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("create table notes (id integer primary key, body text)").connection.close()
+
+    def settings(paths, config=None):
+        paths = [str(p) for p in paths]
+        ds = Datasette(paths, config=config) if DATASETTE_1 else Datasette(paths, metadata=config)
+        ds.app()  # datasette-mcp reads its settings as Datasette builds its app (0.65: on construction)
+        return ds.plugin_config("datasette-mcp")
+
+    assert settings([archive]) == {"canned_queries": True}
+    assert settings([other, archive]) == {"canned_queries": True}
+    assert settings([other]) is None  # someone else's Datasette: left as it was
+    off = {"plugins": {"datasette-mcp": {"canned_queries": False}}}
+    assert settings([archive], off) == {"canned_queries": False}
+
+
+@needs_mcp
 async def test_an_actor_gets_nothing_from_a_database_they_may_not_see(archive, tmp_path):
     import shutil
 
@@ -479,6 +510,11 @@ async def test_an_actor_gets_nothing_from_a_database_they_may_not_see(archive, t
             assert "No database written by claude-ingest is available" in \
                 await anonymous.error("search_history", text="upstream branch")
             assert (await anonymous.call("list_databases"))["databases"] == []
+        if DATASETTE_1:  # an API token, as the README tells Claude Code to send it (Datasette 1.0 has them)
+            token = subprocess.run([sys.executable, "-m", "datasette", "create-token", "admin", "--secret", SECRET],
+                                   capture_output=True, text=True, check=True).stdout.strip()
+            async with Session(url, {"Authorization": f"Bearer {token}"}) as agent:
+                assert (await agent.call("search_history", text="upstream branch"))["tool_calls"]
     finally:
         proc.terminate()
         proc.wait(10)

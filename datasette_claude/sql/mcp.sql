@@ -119,6 +119,7 @@ select id as anchor, agent_id, timestamp, trigger, pre_tokens, post_tokens
   from compactions
  where session_id = :session_id
  order by timestamp
+ limit :limit
 
 -- name: session_subagents
 select agent_id, agent_type, substr(description, 1, 200) as description, started_at, ended_at,
@@ -133,6 +134,7 @@ select sha, committed_at, substr(message, 1, 200) as message, files_changed, bra
   from commits
  where session_id = :session_id
  order by committed_at
+ limit :limit
 
 -- name: session_claude_code_cost
 -- Claude Code's own running total for the session, where its statusline was recorded.
