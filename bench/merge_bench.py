@@ -18,7 +18,7 @@ What it measures:
 * re-merge: the same command again, nothing new (median of 3);
 * grown: one machine gains a day (backfilled into its archive), then every archive is merged again:
   only that machine's new sessions are read;
-* queries: every canned query and the overview through ``Datasette([db]).client`` (as query_bench
+* queries: every canned query, the overview and the report pages through ``Datasette([db]).client`` (as query_bench
   does: median of 3 after a warm-up), over every day and narrowed to one machine; target: each
   under 500 ms;
 * team server: a real ``datasette`` on the result, 127.0.0.1, a token; real hook payloads posted to
@@ -203,7 +203,11 @@ async def queries(db: Path, runs: int, machine: str) -> list[tuple[str, float, i
                                                                              runs)))
     for label, path in (("overview /-/claude (30 days)", "/-/claude"),
                         ("overview, one machine", f"/-/claude?machine={machine}"),
-                        ("overview, every day (days=3660)", "/-/claude?days=3660")):
+                        ("overview, every day (days=3660)", "/-/claude?days=3660"),
+                        ("report page: daily", "/-/claude/report/daily"),
+                        ("report page: daily, one machine", f"/-/claude/report/daily?machine={machine}"),
+                        ("report page: sessions (every session summed)", "/-/claude/report/session"),
+                        ("report page: 5-hour blocks", "/-/claude/report/blocks")):
         out.append((label, *await query_bench.timed(ds.client, path, runs)))
     return out
 

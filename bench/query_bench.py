@@ -1,5 +1,6 @@
-"""Canned query bench: every canned query and the overview page, through Datasette, and every
-report of ``claude-ingest report`` (ingest.reports), on a large database.
+"""Canned query bench: every canned query, its chart, the overview, the session and job pages and the
+report pages, through Datasette, and every report of ``claude-ingest report`` (ingest.reports), on a
+large database.
 
 The database holds at least 1,000,000 tool calls and 300,000 API requests. It is built at run time
 (into bench/out/, reused while the schema and the fixtures are unchanged) by ingesting the real
@@ -61,8 +62,8 @@ def _time_columns(table: str) -> set[str]:
 
 COPIED = ("sessions", "api_requests", "tool_calls", "file_events", "compactions", "subagents", "prompts", "errors",
           "messages", "jobs")
-BIG = "bench-big-session"  # one session of ~5,000 tool calls: the spotter session 21 times over, a day apart
-BIG_COPIES = 21
+BIG = "bench-big-session"  # one session of over 5,000 tool calls: the spotter session's main conversation
+BIG_COPIES = 26  # (197 calls) 26 times over, a day apart: 5,122 calls
 SPOTTER = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"
 STREAM = ROOT / "tests" / "fixtures" / "headless" / "claude-p-stream-json.sequence.composite.jsonl"
 
@@ -111,7 +112,7 @@ def build(db: Path, tool_calls: int) -> dict:
         names = ", ".join(f"[{c}]" for c in columns)
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies")
     _big_session(conn)
-    conn.execute(f"update sessions set label = coalesce(custom_title, ai_title, title, summary, slug, 'session ' || substr(id, 1, 8))")
+    conn.execute("update sessions set label = coalesce(custom_title, ai_title, title, summary, slug, 'session ' || substr(id, 1, 8))")
     schema.rebuild_rollups(conn)  # what per-session recomputation gives, in one pass over the copies
     conn.execute("commit")
     conn.execute("analyze")
@@ -141,9 +142,10 @@ def _big_session(conn) -> None:
             else:
                 select.append(f"s.[{c}]")
         names = ", ".join(f"[{c}]" for c in columns)
+        # the main conversation's rows (prompts and compactions: all of them)
+        main_only = "s.agent_id is null" if table not in ("prompts", "compactions") else "1"
         conn.execute(f"insert into [{table}] ({names}) select {', '.join(select)} from seed.[{table}] s, copies "
-                     f"where s.session_id = '{SPOTTER}' and (s.agent_id is null or '{table}' in ('prompts', 'compactions')) "
-                     f"and copies.k < {BIG_COPIES}")
+                     f"where s.session_id = '{SPOTTER}' and {main_only} and copies.k < {BIG_COPIES}")
     # each copy's first line continues the copy before it
     conn.execute(f"""
 update messages set parent_uuid = (
@@ -159,7 +161,7 @@ update messages set parent_uuid = (
 
 def signature(tool_calls: int) -> str:
     h = hashlib.sha1(str(tool_calls).encode())
-    h.update(str(schema.SCHEMA_VERSION).encode())
+    h.update(str(schema.SCHEMA_VERSION).encode() + str(BIG_COPIES).encode())
     for p in sorted(FIXTURES.rglob("*.jsonl")):
         h.update(p.name.encode() + str(p.stat().st_size).encode())
     return h.hexdigest()[:12]
@@ -178,6 +180,9 @@ async def timed(client, path: str, runs: int) -> tuple[float, int]:
 
 
 async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the MCP SDK's import turns request logging on
     ds = Datasette([str(db)], settings={"sql_time_limit_ms": 5000})
     name = db.stem
     conn = sqlite3.connect(db)
@@ -206,10 +211,21 @@ async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
                         ("  a tool call's card, folded out", "/-/claude/session/" + BIG + "/call/" + sqlite3.connect(
                             db).execute("select tool_use_id from tool_calls where session_id = ? and output_size > 2000 "
                                         "limit 1", (BIG,)).fetchone()[0]),
-                        ("job page", "/-/claude/job/bench-job~0")):
+                        ("job page", "/-/claude/job/bench-job~0"),
+                        *((f"report page {kind} (per model)", f"/-/claude/report/{kind}?timezone=UTC&breakdown=1")
+                          for kind in ("daily", "weekly", "monthly", "session", "blocks")),
+                        ("report page daily, one project's month",
+                         f"/-/claude/report/daily?timezone=UTC&since={narrow['start']}&project={narrow['project']}"),
+                        ("report page session .json (ccusage's shape)", "/-/claude/report/session.json?timezone=UTC")):
         ms, status = await timed(ds.client, path, runs)
         size = len((await ds.client.get(path)).content)
         results.append((f"{label} ({size / 1e3:,.0f} KB)", ms, status))
+    for query_name, q in resources.canned_queries().items():  # the chart each canned query page shows
+        if q.get("chart"):
+            params = "?q=bead" if query_name == "search_prompts" else "?file=README&tool=Bash" if query_name.startswith(
+                "jobs_") else ""
+            results.append((f"chart of {query_name}", *await timed(ds.client, f"/-/claude/chart/{name}/{query_name}.svg"
+                                                                   + params, runs)))
     return results
 
 

@@ -9,7 +9,7 @@
 -- params: [window, start, end, project]
 -- choices: {window: ['', 5h]}
 -- hints: {window: 'empty: the weekly limit; 5h: the 5-hour one'}
--- chart: {type: columns, x: window_start, day: true, y: points_used, series: project, paths: true}
+-- chart: {type: columns, x: window_start, day: true, y: points_used, series: project, paths: true, empty: 'No rate-limit readings in this period: they come from Claude Code''s status line (claude-ingest install-hooks --statusline).'}
 -- hide_sql: true
 with snaps as (
   select session_id, captured_at, pct, resets_at, substr(resets_at, 1, 16) as window_key

@@ -3,8 +3,8 @@
 Hook implementations only, each a few lines; what they do lives beside them: which databases are
 ours (:mod:`.databases`), how our metadata and queries reach each Datasette version
 (:mod:`.configure`), readable cells (:mod:`.format`), who may see a page (:mod:`.permissions`),
-who may write through a receiver (:mod:`.receivers`), and the pages and receivers themselves
-(:mod:`.pages`).
+who may write through a receiver (:mod:`.receivers`), the pages and receivers themselves
+(:mod:`.pages`), and, with datasette-mcp installed (the ``[mcp]`` extra), our MCP tools (:mod:`.mcp`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from datasette import hookimpl
 
 from . import configure, databases, permissions, receivers, resources
 from . import format as cells
+
+if configure.datasette_mcp_installed():
+    # datasette-mcp's hook, implemented only where datasette-mcp is: without it there is no such hook
+    # and nothing of the MCP SDK is imported
+    from . import mcp as _mcp
+
+    register_mcp_tools = _mcp.register_mcp_tools
 
 
 @hookimpl
@@ -31,11 +38,17 @@ def startup(datasette):
 
 @hookimpl
 def get_metadata(datasette, key, database, table):
-    """Datasette 0.65: our metadata for our databases; Datasette lays the user's -m metadata over it."""
+    """Datasette 0.65: our metadata for our databases, and our defaults for other plugins' settings
+    (datasette-mcp's); Datasette lays the user's -m metadata over it."""
+    out = {}
+    if key in (None, "plugins"):
+        defaults = configure.plugin_defaults(datasette)
+        if defaults:
+            out["plugins"] = defaults
     names = databases.known(datasette)
-    if not names:
-        return {}
-    return {"databases": {name: configure.database_metadata() for name in names}}
+    if names:
+        out["databases"] = {name: configure.database_metadata() for name in names}
+    return out
 
 
 @hookimpl
@@ -122,11 +135,14 @@ def render_cell(row, value, column, table, database, datasette):
     return cells.render(value, column, table, database, datasette, row)
 
 
-@hookimpl
-def register_routes():
+@hookimpl(tryfirst=True)  # before datasette-mcp's, which reads its settings as it builds its server
+def register_routes(datasette):
+    if hasattr(datasette, "add_query"):  # Datasette 1.0: plugin settings live in its configuration
+        configure.apply_plugin_defaults_datasette_1(datasette)
     from .pages.hook import hook_event
     from .pages.otlp import otlp_logs
     from .pages.overview import overview
+    from .pages.report import report_page
     from .pages.chart import query_chart
     from .pages.job import job_page
     from .pages.session import call_fragment, session_page
@@ -135,6 +151,7 @@ def register_routes():
         (r"^/-/claude/job/(?P<job_id>[^/]+)$", job_page),
         (r"^/-/claude/chart/(?P<database>[^/]+)/(?P<query>[^/]+)\.svg$", query_chart),
         (r"^/-/claude$", overview),
+        (r"^/-/claude/report/(?P<kind>[a-z]+)(?P<json>\.json)?$", report_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),
         (r"^/-/claude/otlp/v1/logs$", otlp_logs),

@@ -6,10 +6,11 @@ Every mark is a ``<rect class="mark">`` with a ``<title>`` tooltip; the page nee
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from html import escape
 
-from .format import money
+from .format import duration, money
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
            "#9d755d", "#bab0ac")
@@ -18,6 +19,8 @@ PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b
 def fmt(value: float, unit: str = "") -> str:
     if unit == "$":
         return money(value)
+    if unit == "s":  # seconds, as a duration: 1m 12s
+        return duration(value * 1000)
     if unit == "%":
         return f"{value:.1f}%"
     if abs(value) >= 1e6:
@@ -66,11 +69,13 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
         return _empty(width, height, label)
     keys = _calendar(list(stacks)) if calendar else list(stacks)
     top = max(sum(v for _, v in parts) for parts in stacks.values()) or 1
-    legend_rows = -(-min(len(names), 12) // 4) if series and len(names) > 1 else 0
+    # as many legend entries to a row as their longest name leaves room for
+    per_row = max(1, min(6, int((width - 64) // (6.6 * min(max((len(str(n)) for n in names), default=1), 30) + 30))))
+    legend_rows = -(-min(len(names), 12) // per_row) if series and len(names) > 1 else 0
     left, bottom = 64, 36 + 16 * legend_rows
     plot_h = height - 20 - bottom
     step = (width - left - 10) / len(keys)
-    bar = max(step * 0.8, 1)
+    bar = min(max(step * 0.8, 1), 48)  # a few columns stay columns, not slabs
     out = [_open(width, height, label),
            f'<text x="{left - 6}" y="24" class="axis" text-anchor="end">{escape(fmt(top, unit))}</text>',
            f'<text x="{left - 6}" y="{height - bottom}" class="axis" text-anchor="end">0</text>',
@@ -93,7 +98,7 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
             shown_before = str(key)
     if legend_rows:
         for j, name in enumerate(names[:12]):
-            lx, ly = left + (j % 4) * ((width - left) / 4), height - 16 * legend_rows + 16 * (j // 4) + 2
+            lx, ly = left + (j % per_row) * ((width - left) / per_row), height - 16 * legend_rows + 16 * (j // per_row) + 2
             out.append(f'<rect x="{lx:.0f}" y="{ly}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'
                        f'<text x="{lx + 14:.0f}" y="{ly + 9}" class="tick">{escape(str(name)[:30])}</text>')
     out.append("</svg>")
@@ -130,7 +135,9 @@ def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: 
     left = min(max(6.2 * max(len(t) for t in labels) + 14, 110), width * 0.5)
     row_h = 22
     height = row_h * len(rows) + 8
-    value_room = 150 if note else 80
+    texts = [fmt(float(r[value_key]), unit) + (f" · {note(r)}" if note else "") for r in rows]
+    # room right of the longest bar for the longest value and note (text is ~6.3 px a character)
+    value_room = min(max(6.3 * max(len(t) for t in texts) + 12, 80), width - left - 60)
     out = [_open(width, height, label)]
     for i, (r, shown) in enumerate(zip(rows, labels)):
         value = float(r[value_key])
@@ -138,7 +145,7 @@ def ranked_bars(rows, label_key: str, value_key: str, *, unit: str = "", width: 
         y = 4 + i * row_h
         full = tips(r) if tips else str(r[label_key])
         tip = f"{full}: {fmt(value, unit)}" + (f" ({detail(r)})" if detail else "")
-        text = fmt(value, unit) + (f" · {note(r)}" if note else "")
+        text = texts[i]
         out.append(f'<text x="{left - 6:.0f}" y="{y + 14}" class="tick label" text-anchor="end"><title>{escape(full)}'
                    f'</title>{escape(shown)}</text>'
                    f'<rect class="mark" x="{left:.0f}" y="{y}" width="{max(w, 1):.1f}" height="{row_h - 6}" '
@@ -330,6 +337,9 @@ def _pause(seconds: float) -> str:
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h" if minutes < 2880 else f"{minutes / 1440:.1f} days"
 
 
+ONE_OF_A_PLURAL = re.compile(r"(?<![\d.,])(1) ((?:timed )?\w+?)s\b")
+
+
 def _note_value(column: str, value):
     if value is None:
         return "—"
@@ -346,15 +356,15 @@ def for_query(spec: dict, rows: list[dict], params: dict, *, width: int = 1100, 
     with a value), ``series``, ``unit``
     ($, %, s), ``paths`` (labels that are paths: told apart by their ends), ``note`` (text beside a
     bar's value, from its row: '{failures} of {calls} calls'), ``by_param`` (the y column chosen
-    by a parameter, e.g. the leaderboard's order_by), ``day`` (x is a time: its day)."""
+    by a parameter, e.g. the leaderboard's order_by), ``day`` (x is a time: its day), ``empty`` (what
+    to say when there are no rows, if not "Nothing in this period.")."""
     y = spec.get("y")
     for param, choices in (spec.get("by_param") or {}).items():
         y = choices.get(params.get(param) or "", y)
     unit = str(spec.get("unit") or "")
-    unit = "" if unit == "s" else unit
     kind = spec.get("type", "bars")
     if not rows or y not in rows[0]:
-        return _empty(width, 80, label)
+        return _empty(width, 80, label, spec.get("empty") or "Nothing in this period.")
     if kind in ("columns", "lines"):
         x, series = spec["x"], spec.get("series")
         sums: OrderedDict = OrderedDict()
@@ -375,7 +385,8 @@ def for_query(spec: dict, rows: list[dict], params: dict, *, width: int = 1100, 
 
     def noted(r):
         try:
-            return note.format(**{k: _note_value(k, v) for k, v in r.items()}).strip()
+            text = note.format(**{k: _note_value(k, v) for k, v in r.items()}).strip()
+            return ONE_OF_A_PLURAL.sub(r"\1 \2", text)  # "1 sessions" reads "1 session"
         except (KeyError, IndexError, ValueError):
             return ""
 

@@ -5,9 +5,16 @@ Either way the user's own metadata, configuration and queries win."""
 
 from __future__ import annotations
 
-from . import resources
+import importlib.util
+from functools import lru_cache
+
+from . import databases, resources
 
 QUERY_SOURCE = "datasette-claude"
+# datasette-mcp (the [mcp] extra) serves our canned queries as MCP tools too, unless the user's own
+# settings for it say otherwise.
+DATASETTE_MCP = "datasette-mcp"
+DATASETTE_MCP_DEFAULTS = {"canned_queries": True}
 
 
 def database_metadata() -> dict:
@@ -52,3 +59,26 @@ def merge(ours: dict, theirs: dict) -> dict:
     for key, value in theirs.items():
         out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+@lru_cache(maxsize=1)
+def datasette_mcp_installed() -> bool:
+    return importlib.util.find_spec("datasette_mcp") is not None
+
+
+def plugin_defaults(datasette) -> dict:
+    """Our defaults for other plugins' settings (``{"datasette-mcp": {...}}``), for an instance that
+    serves one of our databases; the user's own settings are laid over them."""
+    if not datasette_mcp_installed() or not databases.serves_ours_now(datasette):
+        return {}
+    return {DATASETTE_MCP: dict(DATASETTE_MCP_DEFAULTS)}
+
+
+def apply_plugin_defaults_datasette_1(datasette) -> None:
+    """Datasette 1.0 reads plugin settings from its configuration alone: ours go under the user's.
+    Called from register_routes (first of the plugins'), since datasette-mcp reads its settings
+    when it builds its server, as Datasette builds its app: before startup when the app is made
+    for the in-process client."""
+    defaults = plugin_defaults(datasette)
+    if defaults:
+        datasette.config = merge({"plugins": defaults}, datasette.config or {})

@@ -41,3 +41,34 @@ async def upgrade_schema(db) -> None:
     version = (await db.execute("pragma user_version")).first()[0]
     if version < schema.SCHEMA_VERSION:
         await db.execute_write_fn(schema.ensure, block=True)
+
+
+_ours_now: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def serves_ours_now(datasette) -> bool:
+    """Whether a served database is ours, answered without awaiting: for settings Datasette reads
+    while it builds its app, which 0.65 does when it is constructed, before any startup hook ran.
+    The databases recognised so far, else each database's tables (through a connection of its own,
+    opened as Datasette opens it)."""
+    if known(datasette):
+        return True
+    names = frozenset(n for n in datasette.databases if not n.startswith("_"))
+    cached = _ours_now.get(datasette)
+    if cached is not None and cached[0] == names:
+        return cached[1]
+    ours = False
+    for name in names:
+        try:
+            conn = datasette.databases[name].connect()
+            try:
+                tables = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+            finally:
+                conn.close()
+        except Exception:  # noqa: BLE001 - an unreadable database is simply not ours
+            continue
+        if resources.is_claude_database(tables):
+            ours = True
+            break
+    _ours_now[datasette] = (names, ours)
+    return ours

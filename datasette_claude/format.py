@@ -8,6 +8,8 @@ import re
 
 from markupsafe import Markup, escape
 
+from ingest import numbers
+
 # Columns of the schema (and of the canned queries: last_error) shown formatted or folded.
 JSON_COLUMNS = frozenset({"input_json", "payload", "files_json", "files_modified_json", "rows_json",
                           "unpriced_models", "permission_denials_json", "errors_json"})
@@ -63,6 +65,7 @@ def _link(href: str, text: str, title: str | None = None) -> Markup:
     return Markup(f'<a href="{escape(href)}"{tip}>{escape(text)}</a>')
 
 
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 
 
@@ -85,11 +88,15 @@ def number_cell(value, column: str):
         shown = duration(value * 60_000)
     elif name.endswith("_pct") or name.endswith("_rate"):
         shown = percent(value)
-    elif isinstance(value, int) and abs(value) >= 1000 and not name.endswith("_id") and name not in ("rowid", "year"):
+    elif name.endswith("_id") or name in ("rowid", "year", "id"):
+        return None
+    elif isinstance(value, int):
         shown = f"{value:,}"
     else:
-        return None
-    return Markup(f'<span title="{escape(repr(value) if isinstance(value, float) else value)}">{escape(shown)}</span>')
+        shown = f"{value:,.6g}"
+    # cl-num: right-aligned on query pages too, where Datasette gives cells no type class (claude.css)
+    return Markup(f'<span class="cl-num" title="{escape(repr(value) if isinstance(value, float) else value)}">'
+                  f'{escape(shown)}</span>')
 
 
 def render(value, column, table, database, datasette, row=None):
@@ -99,6 +106,8 @@ def render(value, column, table, database, datasette, row=None):
         return numbered
     if isinstance(value, str) and len(value) in (20, 24) and _ISO_TIME.fullmatch(value):
         return Markup(f'<span class="cl-time" title="{escape(value)}">{escape(value[:19].replace("T", " "))}</span>')
+    if isinstance(value, str) and len(value) == 10 and _ISO_DAY.fullmatch(value):  # a day: never broken in two
+        return Markup(f'<span class="cl-time">{escape(value)}</span>')
     if column == "session_id" and value:
         # Every session links to its page, by its label: an expanded foreign key brings it along.
         if isinstance(value, dict):
@@ -167,27 +176,17 @@ def _fold(text: str, pre: bool = False) -> Markup:
 # -- numbers and times, as people read them (the pages and the cells share these) ------------------
 def money(value, digits: int | None = None) -> str:
     """``$1,234.56``; more digits under a cent, so a small cost is never shown as $0.00 (``digits``:
-    as many as asked, to set two small costs side by side)."""
+    as many as asked, to set two small costs side by side). The command line's rule (ingest.numbers)."""
     if value is None:
         return "—"
-    value = float(value)
     if digits is not None:
-        return f"${value:,.{digits}f}"
-    if value and abs(value) < 0.01:
-        return f"${value:.4f}"
-    return f"${value:,.2f}"
+        return f"${float(value):,.{digits}f}"
+    return numbers.cost(value)
 
 
 def tokens(value) -> str:
-    """``17.4M``, ``842k``, ``931``: token counts at a glance (the exact count in a tooltip)."""
-    if value is None:
-        return "—"
-    value = float(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            shown = value / limit
-            return f"{shown:.1f}{suffix}" if shown < 100 else f"{shown:,.0f}{suffix}"
-    return f"{value:,.0f}"
+    """``17.4M``, ``842K``, ``931``: token counts at a glance (the exact count in a tooltip)."""
+    return "—" if value is None else numbers.tokens_short(value)
 
 
 def count(value) -> str:
@@ -201,20 +200,8 @@ def counted(value, noun: str, plural: str | None = None) -> str:
 
 
 def duration(ms) -> str:
-    """``3m 12s``, ``1h 04m``, ``850 ms``."""
-    if ms is None:
-        return "—"
-    ms = float(ms)
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m {seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours < 48 else f"{hours // 24}d {hours % 24:02d}h"
+    """``3m 12s``, ``1h 04m``, ``850 ms``, from milliseconds (ingest.numbers' rule)."""
+    return "—" if ms is None else numbers.duration_ms(ms)
 
 
 def percent(value, digits: int = 1) -> str:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent
 CONFIG_KEYS = ("sort", "sort_desc", "facets", "label_column", "units", "sortable_columns", "size",
                "fts_table", "fts_pk", "searchmode", "hidden")
 # What a canned query's ``chart:`` header may say (charts.for_query draws it).
-CHART_KEYS = frozenset({"type", "x", "y", "label", "series", "unit", "paths", "note", "by_param", "day"})
+CHART_KEYS = frozenset({"type", "x", "y", "label", "series", "unit", "paths", "note", "by_param", "day", "empty"})
 CHART_TYPES = ("columns", "bars", "lines")
 
 # A database is ours when it has the core tables of the schema, whatever its file is called.

@@ -41,7 +41,9 @@ from .errors import IngestError
 
 KINDS = ("daily", "weekly", "monthly", "session", "blocks")
 WEEK_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-AGENTS = {"claude": "claude", "claude-code": "claude", "opencode": "opencode"}  # name -> sessions.source
+# name -> sessions.source (ccusage's names first, then every agent claude-ingest reads)
+AGENTS = {"claude": "claude", "claude-code": "claude", "opencode": "opencode", "codex": "codex", "gemini": "gemini",
+          "crush": "crush", "opencode-go": "opencode-go"}
 BLOCK_HOURS = 5  # a Claude billing block: from the hour of its first request, five hours
 RECENT_DAYS = 3  # ccusage blocks --recent
 _HOUR_MS, _MINUTE_MS, _SLOT_MS = 3_600_000, 60_000, 15 * 60_000
@@ -510,6 +512,7 @@ def session(db, **options) -> dict:
                     "where s.id in (select value from json_each(?))", (json.dumps(list(sessions)),)):
                 meta[sid] = (project_path, dirs.get(sid) or transcript, started, ended)
         notes = _notes(conn, opts, fallback, "session")
+        claude_code = _claude_code_figures(conn, list(sessions)) if sessions else {}
     rows = []
     for sid, s in sessions.items():
         project_path, transcript, started, ended = meta.get(sid, (None, None, None, None))
@@ -529,7 +532,40 @@ def session(db, **options) -> dict:
         rows.append({"sessionId": sid, **row, "lastActivity": last, "firstActivity": first,
                      "projectPath": directory})
     rows.sort(key=lambda r: (-(r["totalCost"] or 0), r["sessionId"]), reverse=opts.order == "asc")
-    return {"sessions": rows, "totals": _totals(rows), "report": {**opts.described("session"), "notes": notes}}
+    shown = {r["sessionId"] for r in rows}
+    return {"sessions": rows, "totals": _totals(rows),
+            "report": {**opts.described("session"), "notes": notes,
+                       "claude_code": {k: v for k, v in claude_code.items() if k in shown}}}
+
+
+# Claude Code's own figure for a session, beside ours: the sum of its OpenTelemetry api_request events
+# where it sent them, else the rises of its statusline total, else its headless runs' totals (the
+# reconciliation canned query's order, over the whole session). Kept in the report's own key: the
+# ccusage JSON's shape is ccusage's.
+_CLAUDE_CODE_SQL = """
+with ids(id) as (select value from json_each(:ids)),
+otel as (select session_id, sum(cost_usd) as c from otel_events
+          where event = 'api_request' and session_id in (select id from ids) group by session_id),
+snaps as (select session_id, total_cost_usd,
+                 lag(total_cost_usd) over (partition by session_id order by captured_at) as before
+            from statusline_snapshots where total_cost_usd is not null and session_id in (select id from ids)),
+statusline as (select session_id, sum(case when before is null or total_cost_usd < before then total_cost_usd
+                                           else total_cost_usd - before end) as c
+                 from snaps group by session_id),
+runs as (select session_id, sum(total_cost_usd) as c from jobs
+          where total_cost_usd is not null and session_id in (select id from ids) group by session_id)
+select ids.id, coalesce(o.c, s.c, r.c),
+       case when o.c is not null then 'otel' when s.c is not null then 'statusline' else 'job' end
+  from ids left join otel o on o.session_id = ids.id left join statusline s on s.session_id = ids.id
+  left join runs r on r.session_id = ids.id
+ where coalesce(o.c, s.c, r.c) is not null"""
+
+
+def _claude_code_figures(conn, session_ids: list[str]) -> dict:
+    """``{session_id: {"costUSD": ..., "source": "otel" | "statusline" | "job"}}`` where Claude Code
+    said what the session cost."""
+    return {sid: {"costUSD": cost, "source": source}
+            for sid, cost, source in conn.execute(_CLAUDE_CODE_SQL, {"ids": json.dumps(session_ids)})}
 
 
 # -- 5-hour billing blocks ----------------------------------------------------------------------
@@ -809,8 +845,11 @@ def report_text(result: dict, *, breakdown: bool = False) -> str:
                           "(`claude-ingest backfill` reads Claude Code's transcripts in.)"] + _footer(result, 0))
     headers = [label, "Models", "Input", "Output", "Cache create", "Cache read", "Total tokens", "Cost"]
     zone = zone_of(result)
+    theirs = result["report"].get("claude_code") or {} if kind == "session" else {}
     if kind == "session":
         headers[1:1] = ["Project"]
+        if theirs:
+            headers.append("Claude Code")  # its own figure for the session (OTel, statusline or -p result)
         headers.append("Last activity")
     table = []
     for r in rows:
@@ -820,6 +859,9 @@ def report_text(result: dict, *, breakdown: bool = False) -> str:
                  numbers.tokens(r["totalTokens"]), _cost_cell(r["totalCost"], r.get("unpricedRequests", 0))]
         if kind == "session":
             cells[1:1] = [r["projectPath"]]
+            if theirs:
+                figure = theirs.get(r["sessionId"])
+                cells.append(f"{numbers.cost(figure['costUSD'])} ({figure['source']})" if figure else "-")
             last = zone.date_of(r["lastActivity"])
             cells.append(last.isoformat() if last else "")
         table.append(cells)
@@ -832,7 +874,7 @@ def report_text(result: dict, *, breakdown: bool = False) -> str:
                        _cost_cell(m["cost"], m.get("unpricedRequests", 0))]
                 if kind == "session":
                     sub[1:1] = [""]
-                    sub.append("")
+                    sub += [""] * (2 if theirs else 1)
                 table.append(sub)
     t = result["totals"]
     totals = ["Total", "", numbers.tokens(t["inputTokens"]), numbers.tokens(t["outputTokens"]),
@@ -840,9 +882,10 @@ def report_text(result: dict, *, breakdown: bool = False) -> str:
               numbers.tokens(t["totalTokens"]), _cost_cell(t["totalCost"], t.get("unpricedRequests", 0))]
     if kind == "session":
         totals[1:1] = [f"{len(rows):,} sessions"]
-        totals.append("")
+        totals += [""] * (2 if theirs else 1)
     table += [None, totals]
-    right = set(range(len(headers) - (7 if kind == "session" else 6), len(headers) - (1 if kind == "session" else 0)))
+    tail = (2 if theirs else 1) if kind == "session" else 0  # the columns after Cost
+    right = set(range(len(headers) - tail - 6, len(headers) - tail + (1 if theirs else 0)))
     return "\n".join([_title(result, what), ""] + _table(headers, table, right)
                      + _footer(result, t.get("unpricedRequests", 0)))
 

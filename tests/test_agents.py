@@ -18,7 +18,6 @@ from ingest.load import files as files_mod
 from ingest.load.codex import ingest_codex
 from ingest.load.crush import ingest_crush
 from ingest.load.gemini import ingest_gemini
-from ingest.load.opencode import ingest_opencode
 from ingest.load.transcripts import backfill
 
 CODEX = FIXTURES / "codex"

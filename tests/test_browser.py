@@ -1,8 +1,9 @@
 """A real browser: headless Chromium (Debian's `chromium`) opens pages of a running `datasette`.
 
-Checks that charts are drawn, not only that their elements exist: datasette-vega's canvas on a canned
-query page opened by its bare URL must hold coloured pixels, and the overview's SVG charts must have
-marks; session pages are read as a person reads them (a leaderboard row to its session, a tool call
+Checks that charts are drawn, not only that their elements exist: each canned query page opened by
+its bare URL gets its server-drawn chart above the results (page-wide, marks drawn, bars in value
+order, labels that tell rows apart), the overview's and the report pages' SVG charts have marks;
+session pages are read as a person reads them (a leaderboard row to its session, a tool call
 unfolded, a search hit followed to its card). Screenshots go to tests/screenshots/ (gitignored; set
 SCREENSHOTS_DIR to put them elsewhere), at 1,400 px wide.
 """
@@ -97,8 +98,10 @@ def test_canned_query_page_shows_its_chart_readably(server, browser, query):
         assert values == sorted(values, reverse=True)
         labels = page.eval_on_selector_all(".claude-query-chart text.label", "els => els.map(e => e.lastChild.textContent)")
         assert len(labels) == len(set(labels)), labels
-        if not page.locator(".claude-query-chart text:has-text('Nothing in this period')").count():
+        if page.locator("table.rows-and-columns tbody tr").count():  # rows: marks; none: a sentence
             assert page.locator(".claude-query-chart .mark").count() > 0
+        else:
+            assert page.locator(".claude-query-chart svg text").count() == 1
     for name in [p for p in spec.get("params") or [] if p in ("start", "end")]:
         assert page.locator(f"input[name='{name}']").get_attribute("type") == "date"
     for name in spec.get("choices") or {}:
@@ -121,6 +124,28 @@ def test_overview_page_draws_its_charts(server, browser):
     page.click("text=Failure rate per tool")
     page.wait_for_selector(".claude-query-chart svg", timeout=20_000)
     assert "/claude/tool_error_rates" in page.url
+    page.close()
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly", "monthly", "session", "blocks"])
+def test_report_page_draws_its_chart_and_totals(server, browser, kind):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server}/-/claude/report/{kind}?timezone=UTC&breakdown=1")
+    chart = page.locator("svg.claude-chart")
+    assert chart.count() == 1 and page.locator("svg.claude-chart rect.mark").count() > 0
+    assert chart.bounding_box()["width"] > 1000  # the page's width
+    if kind == "session":
+        values = page.eval_on_selector_all("svg.claude-chart rect.mark[data-value]",
+                                           "els => els.map(e => parseFloat(e.dataset.value))")
+        assert values == sorted(values, reverse=True) and len(values) >= 3
+        labels = page.eval_on_selector_all("svg.claude-chart text.label", "els => els.map(e => e.lastChild.textContent)")
+        assert len(labels) == len(set(labels)) and "linked-soaring-matsumoto" in labels
+    totals = page.locator("table.cl-report tfoot").inner_text()
+    assert totals.startswith("Total") and "$12.77" in totals
+    _shot(page, f"report-{kind}")
+    # the tabs lead to the other reports, keeping the filters
+    page.click("nav.cl-tabs >> text=Weekly" if kind == "daily" else "nav.cl-tabs >> text=Daily")
+    assert ("/-/claude/report/weekly" if kind == "daily" else "/-/claude/report/daily") + "?timezone=UTC&breakdown=1" in page.url
     page.close()
 
 

@@ -18,10 +18,11 @@ VENV = ROOT / ".cache" / "venv-datasette-1.0"
 # The latest 1.0 alpha on 2026-11-21; bump it deliberately, the alphas change plugin APIs.
 REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", "PyYAML", "orjson", "pytest",
                 "pytest-asyncio", "playwright", "genai-prices",
-                "opentelemetry-proto", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx"]
+                "opentelemetry-proto", "opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http", "httpx",
+                "datasette-mcp"]
 TESTS = ["tests/test_plugin.py", "tests/test_permissions.py", "tests/test_browser.py", "tests/test_session_page.py",
-         "tests/test_agents_plugin.py", "tests/test_otel.py", "tests/test_reconciliation.py",
-         "tests/test_team_server.py", "tests/test_machines.py"]
+         "tests/test_agents_plugin.py", "tests/test_otel.py", "tests/test_reconciliation.py", "tests/test_report_pages.py",
+         "tests/test_mcp.py", "tests/test_team_server.py", "tests/test_machines.py"]
 
 
 def _python() -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES, PROJECTS, rows
+from helpers import FIXTURES, PROJECTS
 from ingest import backfill
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,6 +9,7 @@ import json
 import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from datasette.app import Datasette
@@ -141,3 +142,20 @@ def test_reports_take_machine_and_account(team):
         assert json.loads(r.stdout)["totals"]["outputTokens"] == want["o"], machine
     text = claude_ingest("report", "daily", "--db", db, "--machine", "desktop", "--timezone", "UTC").stdout
     assert "machine desktop" in text.splitlines()[0]
+
+
+async def test_the_report_pages_filter_by_machine_and_account(team):
+    db, _ = team
+    ds = Datasette([str(db)])
+    page = (await ds.client.get("/-/claude/report/daily")).text
+    assert '<select name="machine">' in page and '<select name="account">' in page
+    assert "<option>laptop</option>" in page and "<option>~/.claude-work</option>" in page
+    for key, value, where in (("machine", "desktop", "host = 'desktop'"), ("account", "~/.claude-work",
+                                                                            "account = '~/.claude-work'")):
+        got = (await ds.client.get(f"/-/claude/report/daily.json?{key}={value}")).json()
+        (want,) = rows(db, "select sum(output_tokens) o from api_requests where is_replay = 0 and session_id in "
+                           f"(select id from sessions where {where})")
+        assert got["totals"]["outputTokens"] == want["o"] > 0, key
+        page = (await ds.client.get(f"/-/claude/report/daily?{key}={value}")).text
+        assert f"<option selected>{value}</option>" in page
+        assert urlencode({key: value}) in page  # kept in the links to the other reports

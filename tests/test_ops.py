@@ -1,7 +1,6 @@
 """claude-ingest status, prune and reprice: on real fixture transcripts, through the real command line."""
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -125,7 +124,9 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     r = claude_ingest("status", "--db", db, "--git", repo, "--json", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert list(s) == ["database", "tables", "newest", "hooks", "spool", "unpriced_models", "ingest_runs"]
+    assert list(s) == ["database", "tables", "newest", "hooks", "spool", "unpriced_models", "merged_archives",
+                       "ingest_runs"]
+    assert s["merged_archives"] == []  # nothing merged into this one
     assert s["database"]["path"] == str(db.resolve())
     assert s["database"]["file_bytes"] == db.stat().st_size
     wal = db.with_name(db.name + "-wal")

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time

@@ -28,6 +28,11 @@ def test_wheel_contains_metadata_queries_prices_and_samples(wheel):
     queries = {n for n in names if n.startswith("datasette_claude/canned_queries/") and n.endswith(".sql")}
     assert {Path(q).name for q in queries} == {p.name for p in (ROOT / "canned_queries").glob("*.sql")}
     assert "ingest/data/prices.json" in names
+    # the pages' templates, SQL and scripts, each file of the package's own folders
+    for folder in ("templates", "static", "sql"):
+        shipped = {n for n in names if n.startswith(f"datasette_claude/{folder}/")}
+        assert shipped == {f"datasette_claude/{folder}/{p.name}" for p in (ROOT / "datasette_claude" / folder).iterdir()
+                           if p.is_file()}, folder
     assert any(n.startswith("ingest/samples/claude/projects/") and n.endswith(".jsonl") for n in names)
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()

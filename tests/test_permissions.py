@@ -40,6 +40,16 @@ async def test_overview_is_forbidden_to_whom_the_database_is(fixture_db, denied)
     assert "$12.77" in allowed.text and allowed.text.count('<svg class="claude-chart"') == 6
 
 
+@pytest.mark.parametrize("denied", DENYING)
+@pytest.mark.parametrize("path", ["/-/claude/report/daily", "/-/claude/report/session.json", "/-/claude/report/blocks"])
+async def test_report_pages_are_forbidden_to_whom_the_database_is(fixture_db, denied, path):
+    ds = serve([fixture_db], DENYING[denied])
+    page = await ds.client.get(path)
+    assert page.status_code == 403 and "$" not in page.text and "totalCost" not in page.text
+    allowed = await ds.client.get(path, cookies=admin_cookies(ds))
+    assert allowed.status_code == 200 and ("$12.77" in allowed.text or "12.77" in allowed.text)
+
+
 async def test_a_database_allow_decides_over_the_instance_as_on_datasettes_pages(fixture_db):
     ds = serve([fixture_db], {"allow": ADMIN, "databases": {"claude": {"allow": True}}})
     assert (await ds.client.get("/")).status_code == 403

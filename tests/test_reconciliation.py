@@ -69,6 +69,23 @@ async def test_statusline_and_a_job_s_figures_beside_the_transcript_s(db):
     conn.close()
     (one,) = await query(db, "reconciliation", session_id=SPOTTER)
     assert one["flag"] == "off by more than 1%" and one["ratio"] == pytest.approx(1.02, abs=1e-4)
+    # the session page says it too, beside its own cost
+    from datasette_claude import format as fmt
+
+    page = (await Datasette([str(db)]).client.get(f"/-/claude/session/{SPOTTER}")).text
+    said = page[page.index('id="reconciliation"'):]
+    said = said[:said.index("</p>")]
+    assert "its status line" in said and fmt.money(ours * 1.02) in said and fmt.money(ours) in said
+    assert "1.020× ours" in said and "off by more than 1%" in said
+    # and in the session report's table (not in its ccusage JSON, whose shape is ccusage's)
+    from helpers import claude_ingest
+
+    text = claude_ingest("report", "session", "--db", db, "--timezone", "UTC").stdout
+    assert "Claude Code" in text and f"{fmt.money(ours * 1.02)} (statusline)" in text
+    report = (await Datasette([str(db)]).client.get("/-/claude/report/session?timezone=UTC")).text
+    assert ">Claude Code</th>" in report and f'<span title="from statusline">{fmt.money(ours * 1.02)}</span>' in report
+    ccusage_shape = (await Datasette([str(db)]).client.get("/-/claude/report/session.json?timezone=UTC")).json()
+    assert "report" not in ccusage_shape and all("claude_code" not in s for s in ccusage_shape["sessions"])
 
 
 async def test_rate_limits_window_by_window_with_the_sessions_that_used_them(db):

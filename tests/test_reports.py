@@ -16,57 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import (BOUNDARY_TIMES, EDGE, EXPECTED, FIXTURES, PROJECTS, boundary_transcript, claude_ingest, rows,
-                     shift_times)
+from helpers import (BOUNDARY_TIMES, EDGE, EXPECTED, FIXTURES, MANIFEST, PLAIN, PROJECTS, as_ccusage,
+                     boundary_transcript, claude_ingest, options, rows, same, shift_times)
 from ingest import backfill, reports
 from ingest.ops import prune
-
-MANIFEST = json.loads((EXPECTED / "ccusage-references.json").read_text())
-PLAIN = {name: ref for name, ref in MANIFEST["references"].items() if "now_ms" not in ref and "edge_case" not in ref}
-
-
-def options(ref: dict) -> dict:
-    """ccusage's arguments as report options."""
-    out, args = {"timezone": ref["timezone"]}, list(ref["args"])
-    names = {"--since": "since", "--until": "until", "--start-of-week": "start_of_week"}
-    while args:
-        arg = args.pop(0)
-        if arg in names:
-            out[names[arg]] = args.pop(0)
-        else:
-            assert arg == "--breakdown", arg  # JSON always has the breakdowns
-    return out
-
-
-def same(ours, theirs, path="$"):
-    """Equal in shape and values; floats to 1e-9."""
-    if isinstance(theirs, dict):
-        assert isinstance(ours, dict) and set(ours) == set(theirs), (path, sorted(set(ours) ^ set(theirs or {})))
-        for key in theirs:
-            same(ours[key], theirs[key], f"{path}.{key}")
-    elif isinstance(theirs, list):
-        assert isinstance(ours, list) and len(ours) == len(theirs), (path, ours, theirs)
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            same(a, b, f"{path}[{i}]")
-    elif isinstance(theirs, float) or isinstance(ours, float):
-        assert ours == pytest.approx(theirs, abs=1e-9), path
-    else:
-        assert ours == theirs and type(ours) is type(theirs), (path, ours, theirs)
-
-
-def file_names(db) -> dict:
-    """Our session id -> ccusage's (the main transcript's file name; tool_heavy.jsonl's lines carry another)."""
-    return {r["session_id"]: Path(r["path"]).stem
-            for r in rows(db, "select session_id, path from ingest_files where kind = 'main'")}
-
-
-def as_ccusage(db, result: dict) -> dict:
-    out = reports.ccusage_json(result)
-    names = file_names(db)
-    for s in out.get("sessions", []):
-        s["sessionId"] = names.get(s["sessionId"], s["sessionId"])
-    return out
-
 
 @pytest.mark.parametrize("name", sorted(PLAIN))
 def test_report_equals_ccusage(fixture_db, name):

@@ -28,7 +28,6 @@ from helpers import ROOT, environ, rows
 from ingest import backfill, schema
 from ingest.load import hooks as hook_module
 
-ROOT = Path(__file__).resolve().parent.parent
 ATTACKER, VICTIM = "dc-attacker", "dc-victim"
 
 

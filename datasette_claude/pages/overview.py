@@ -38,18 +38,29 @@ def _sql(name: str, filtered: bool) -> str:
     return f"with chosen as ({resources.page_queries('overview')['chosen_sessions']})\n{sql}"
 
 
-async def overview(datasette, request):
+async def choose_database(datasette, request) -> tuple[str | None, list[str]]:
+    """``?db=`` (one of ours) or the first of ours this actor may see, and the ones it may see (the
+    picker offers only those). Permission is checked here; (None, []) when none of ours is served."""
     names = await databases.recognised(datasette)
     if not names:
         await permissions.ensure_allowed(datasette, request)
-        return Response.html("<p>No database written by claude-ingest is being served.</p>", status=404)
+        return None, []
     wanted = request.args.get("db")
     if wanted and wanted not in names:
         raise BadRequest("db: no database written by claude-ingest is served under that name")
-    # the picker offers, and the page opens by default, only what this actor may see
     offered = [n for n in names if await permissions.allowed(datasette, request.actor, n, execute_sql=True)]
     name = wanted or (offered or names)[0]
     await permissions.ensure_allowed(datasette, request, name, execute_sql=True)
+    return name, offered
+
+
+NOT_SERVED = "<p>No database written by claude-ingest is being served.</p>"
+
+
+async def overview(datasette, request):
+    name, offered = await choose_database(datasette, request)
+    if name is None:
+        return Response.html(NOT_SERVED, status=404)
     db = datasette.get_database(name)
     days = _days(request.args.get("days"))
     start, end = _day(request.args.get("start"), "start"), _day(request.args.get("end"), "end")
@@ -94,6 +105,10 @@ async def overview(datasette, request):
         "session_url": lambda sid, **kw: session_url(datasette, sid, name if multi else None, **kw),
         "query_url": lambda query, **extra: _query_url(datasette, name, query, params, extra),
         "panels": _panels(r, labels, lambda query, **extra: _query_url(datasette, name, query, params, extra)),
+        "report_kinds": [("daily", "daily"), ("weekly", "weekly"), ("monthly", "monthly"), ("session", "per session"),
+                         ("blocks", "5-hour blocks")],
+        "report_url": lambda kind: datasette.urls.path(f"/-/claude/report/{kind}") + (
+            "?" + urlencode({"db": name}) if multi else ""),
         "this_url": lambda **changes: datasette.urls.path("/-/claude") + "?" + urlencode(
             {k: v for k, v in {"db": name if multi else None, "start": start, "end": end, **filters, **changes}.items()
              if v}),

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from datasette.utils.asgi import BadRequest, NotFound, Response
 
-from .. import charts, databases, permissions, replay
+from .. import charts, databases, permissions, replay, resources
 from .. import format as fmt
 
 
@@ -62,7 +62,14 @@ async def session_page(datasette, request):
         return Response.redirect(session_url(datasette, target["session_id"], name if multi else None,
                                              at=target["agent"], fragment=f"agent-{target['agent']}"))
     r: replay.Replay = result
+    reconciled = None
+    if not agent:  # Claude Code's own figure for the session beside ours (the reconciliation query's row)
+        spec = resources.canned_queries()["reconciliation"]
+        found = await db.execute(spec["sql"], {**{p: "" for p in spec["params"]}, "session_id": r.session["id"]})
+        row = found.first()
+        reconciled = dict(row) if row is not None and row["claude_code_cost_usd"] is not None else None
     context = {
+        "reconciled": reconciled,
         "r": r, "s": r.session, "database": name, "multi": multi, "fmt": fmt,
         "picture": charts.session_picture(**r.picture) if not agent else "",
         "models": [u["model"] for u in r.usage if u["model"] and u["model"] != "<synthetic>"],

@@ -15,7 +15,6 @@ spools the snapshot when the database is busy, and imports neither click nor sql
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
