@@ -37,7 +37,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import EDGE, FIXTURES, PROJECTS, copy_tree, environ, rows
+from helpers import EDGE, FIXTURES, PROJECTS, copy_tree, environ, facts, rows
 from ingest import backfill
 from ingest.load import hooks as hook_module
 from ingest.load import transcripts as incremental
@@ -510,7 +510,7 @@ def dump_tables(db: Path) -> dict:
     """Every product table row for row (ordered by key); ingest bookkeeping without its times and run ids."""
     conn = sqlite3.connect(db)
     try:
-        out = {t: [_rounded(r) for r in conn.execute(f"select * from [{t}] order by {_pk(t)}")]
+        out = {t: [_rounded(r) for r in conn.execute(f"select {facts(conn, t)} from [{t}] order by {_pk(t)}")]
                for t in PRODUCT_TABLES}
         out["ingest_files"] = conn.execute(
             "select path, kind, session_id, agent_id, size, mtime, mtime_ns, offset, head_hash, lines, bad_lines, "
