@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import weakref
 
+from datasette.utils.asgi import Base400
+
 from . import resources
 
 _recognised: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -41,6 +43,27 @@ async def upgrade_schema(db) -> None:
     version = (await db.execute("pragma user_version")).first()[0]
     if version < schema.SCHEMA_VERSION:
         await db.execute_write_fn(schema.ensure, block=True)
+
+
+class Outdated(Base400):
+    """A database an older claude-ingest wrote, served where it cannot be brought up to date."""
+
+    status = 409
+
+
+async def ensure_current(db) -> None:
+    """Raise Outdated, saying what to do, for a database older than this plugin's schema: one served
+    immutable or read-only (``datasette -i``), which startup could not upgrade. Our pages read the
+    newer tables and columns; without this they would fail on the first one missing."""
+    from ingest import schema
+
+    version = (await db.execute("pragma user_version")).first()[0]
+    if version < schema.SCHEMA_VERSION:
+        raise Outdated(
+            f"{db.name} was written by an older claude-ingest (schema {version}; this one reads {schema.SCHEMA_VERSION}) "
+            "and is served read-only, so it cannot be brought up to date here. Serve it once without -i (the "
+            "plugin brings it up to date as it starts), or run a claude-ingest command that writes to it, such "
+            "as backfill.")
 
 
 _ours_now: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

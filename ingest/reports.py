@@ -215,15 +215,21 @@ class Options:
 
 
 # -- reading the rollups ----------------------------------------------------------------------
+_READS = ("usage_15min", "usage_daily", "prunes", "merge_sources")  # the tables every report reads
+
+
 @contextmanager
 def _reading(db):
     """A connection to read from: an open one as it is, or ``db`` opened read-only (an older schema
     is brought up to date first, as any claude-ingest command does; a missing file is an error)."""
     conn = getattr(db, "conn", db)
     if isinstance(conn, sqlite3.Connection):
-        if not conn.execute("select 1 from sqlite_master where name = 'usage_15min'").fetchone():
-            raise ReportError("this database predates reports (it has no usage_15min): any claude-ingest "
-                              "command that writes to it, such as backfill, brings it up to date")
+        have = {r[0] for r in conn.execute(
+            "select name from sqlite_master where type = 'table' and name in (select value from json_each(?))",
+            (json.dumps(_READS),))}
+        if have != set(_READS):  # a database an older claude-ingest wrote, served read-only (datasette -i)
+            raise ReportError(f"this database predates reports (it has no {', '.join(sorted(set(_READS) - have))}): "
+                              "any claude-ingest command that writes to it, such as backfill, brings it up to date")
         yield conn
         return
     from . import store

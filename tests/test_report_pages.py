@@ -128,3 +128,30 @@ async def test_the_session_report_comes_a_page_of_sessions_at_a_time(ds, monkeyp
     assert "linked-soaring-matsumoto" in second  # in the chart: the costliest, whatever the page
     assert (await ds.client.get("/-/claude/report/session?page=0")).status_code == 400
     assert (await ds.client.get("/-/claude/report/session?page=x")).status_code == 400
+
+
+async def test_an_older_database_served_read_only_is_a_409_saying_what_to_do(fixture_db, tmp_path):
+    """``datasette -i`` on a database an older claude-ingest wrote: startup cannot bring it up to
+    date, and the pages would fail on the first newer table or column (schema 13's merge_sources and
+    sessions.account): each says what to do instead."""
+    import shutil
+    import sqlite3
+
+    from ingest import schema
+
+    old = tmp_path / "old.db"
+    shutil.copy(fixture_db, old)
+    conn = sqlite3.connect(old)
+    conn.execute("pragma journal_mode = delete")
+    conn.execute("drop table merge_sources")
+    conn.execute(f"pragma user_version = {schema.SCHEMA_VERSION - 1}")
+    conn.commit()
+    conn.close()
+    ds = Datasette(immutables=[str(old)])
+    await ds.invoke_startup()
+    session = "d3ad4cdc-5657-435d-98fa-0035d53e383d"
+    for path in ("/-/claude", "/-/claude/report/daily", "/-/claude/report/session.json", f"/-/claude/session/{session}"):
+        r = await ds.client.get(path)
+        assert r.status_code == 409, (path, r.status_code)
+        assert f"older claude-ingest (schema {schema.SCHEMA_VERSION - 1}" in r.text and "without -i" in r.text, path
+    assert (await ds.client.get("/old/sessions.json")).status_code == 200  # Datasette's own pages still serve it

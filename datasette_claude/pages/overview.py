@@ -51,6 +51,7 @@ async def choose_database(datasette, request) -> tuple[str | None, list[str]]:
     offered = [n for n in names if await permissions.allowed(datasette, request.actor, n, execute_sql=True)]
     name = wanted or (offered or names)[0]
     await permissions.ensure_allowed(datasette, request, name, execute_sql=True)
+    await databases.ensure_current(datasette.get_database(name))
     return name, offered
 
 

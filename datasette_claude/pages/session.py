@@ -18,7 +18,14 @@ from .. import format as fmt
 
 async def database_of(datasette, request, find_sql: str, key: str) -> str:
     """The database a page shows: ``?db=`` (one of ours), else the first of ours, that the actor may
-    see, holding ``key`` (``find_sql`` answers whether one does). Permission is checked here."""
+    see, holding ``key`` (``find_sql`` answers whether one does). Permission is checked here, and
+    that the database is not older than the pages (databases.ensure_current)."""
+    name = await _database_of(datasette, request, find_sql, key)
+    await databases.ensure_current(datasette.get_database(name))
+    return name
+
+
+async def _database_of(datasette, request, find_sql: str, key: str) -> str:
     names = await databases.recognised(datasette)
     wanted = request.args.get("db")
     if wanted:
