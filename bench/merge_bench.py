@@ -184,6 +184,8 @@ def size(path: Path) -> int:
 
 
 async def queries(db: Path, runs: int, machine: str) -> list[tuple[str, float, int]]:
+    import logging
+
     from datasette.app import Datasette
 
     from datasette_claude import resources
@@ -191,6 +193,7 @@ async def queries(db: Path, runs: int, machine: str) -> list[tuple[str, float, i
     query_bench = _module("query_bench")
     ds = Datasette([str(db)], settings={"sql_time_limit_ms": 5000})
     name = db.stem
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the MCP SDK's import turns request logging on
     out = []
     for query_name in resources.canned_queries():
         params = {"q": "bead"} if query_name == "search_prompts" else {}
