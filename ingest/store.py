@@ -150,7 +150,8 @@ def start_cold_load(conn: sqlite3.Connection) -> bool:
         return True
     if any(conn.execute(f"select exists (select 1 from [{t}])").fetchone()[0] for t in COLD_LOAD_TABLES):
         return False
-    deferred = [n for n in indexes if n not in _indexes_derivations_use(conn)]
+    used = _indexes_derivations_use(conn)
+    deferred = [n for n in indexes if n not in used]
     with transaction(conn):
         for name in deferred:
             conn.execute(f"drop index if exists [{name}]")
