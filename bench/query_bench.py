@@ -180,6 +180,9 @@ async def timed(client, path: str, runs: int) -> tuple[float, int]:
 
 
 async def measure(db: Path, runs: int) -> list[tuple[str, float, int]]:
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the MCP SDK's import turns request logging on
     ds = Datasette([str(db)], settings={"sql_time_limit_ms": 5000})
     name = db.stem
     conn = sqlite3.connect(db)

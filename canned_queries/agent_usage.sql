@@ -4,12 +4,15 @@
 --   requests, tokens, estimated cost, requests with no price (counted apart, never as $0), the cost
 --   the agents reported themselves where that is all they keep (Crush, the Go OpenCode), tool calls
 --   and failed calls. agent narrows to one agent, project to projects whose path contains the text.
--- params: [start, end, project, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account]
 -- chart: {type: columns, x: day, y: total_tokens, series: agent}
 -- hide_sql: true
 with chosen as (
   select id, source from sessions
   where (coalesce(:agent, '') = '' or source = :agent)
+    and (coalesce(:machine, '') = '' or host = :machine)
+    and (coalesce(:account, '') = '' or account = :account)
     and (coalesce(:project, '') = '' or project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
 ),
 usage as (

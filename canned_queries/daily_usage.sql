@@ -3,7 +3,8 @@
 --   Tokens by kind and estimated cost (USD, from the shipped price table) per UTC day and model.
 --   Each API response is counted once. Requests whose model has no price are counted in
 --   unpriced_requests and left out of the cost, never counted as $0. Leave a field empty for all.
--- params: [start, end, project, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account]
 -- chart: {type: columns, x: day, y: cost_usd, series: model, unit: $}
 -- hide_sql: true
 select
@@ -23,5 +24,7 @@ where u.day >= coalesce(nullif(:start, ''), '0000')
   and (coalesce(:project, '') = ''
        or u.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
   and (coalesce(:agent, '') = '' or u.session_id in (select id from sessions where source = :agent))
+  and (coalesce(:machine, '') = '' or u.session_id in (select id from sessions where host = :machine))
+  and (coalesce(:account, '') = '' or u.session_id in (select id from sessions where account = :account))
 group by u.day, u.model
 order by u.day desc, cost_usd desc

@@ -3,7 +3,8 @@
 --   The most frequent errors, from failed tool calls and from the API (rate limits, overload,
 --   authentication), grouped by their first 160 characters. search narrows to messages containing
 --   that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
--- params: [start, end, search, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, search, agent, machine, account]
 -- hints: {search: 'part of the message, e.g. timeout'}
 -- chart: {type: bars, label: message, y: occurrences, note: '{sessions} sessions'}
 -- hide_sql: true
@@ -33,6 +34,8 @@ select
 from errs
 where (coalesce(:search, '') = '' or message like '%' || :search || '%')
   and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
+  and (coalesce(:machine, '') = '' or session_id in (select id from sessions where host = :machine))
+  and (coalesce(:account, '') = '' or session_id in (select id from sessions where account = :account))
 group by source, what, 3
 order by occurrences desc
 limit 100

@@ -2,7 +2,8 @@
 -- description: >-
 --   Shell commands that fail most often, with how often they ran, their failure rate and the
 --   latest error. search narrows to commands containing that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
--- params: [start, end, project, agent, search]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account, search]
 -- hints: {search: 'part of the command, e.g. pytest'}
 -- chart: {type: bars, label: command, y: failures, note: '{failures} of {runs} runs'}
 -- hide_sql: true
@@ -21,6 +22,8 @@ with runs as (
     and (coalesce(:project, '') = ''
          or t.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
     and (coalesce(:agent, '') = '' or t.session_id in (select id from sessions where source = :agent))
+    and (coalesce(:machine, '') = '' or t.session_id in (select id from sessions where host = :machine))
+    and (coalesce(:account, '') = '' or t.session_id in (select id from sessions where account = :account))
   group by t.command
   having sum(t.is_error) > 0
   order by failures desc, runs desc

@@ -3,7 +3,8 @@
 --   The files agents touch most, by reads and by edits (edit, write, create), per project and
 --   over a date range. Files read again and again are candidates for a summary in CLAUDE.md; files
 --   edited again and again are where the work (or the churn) is.
--- params: [start, end, project, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account]
 -- chart: {type: bars, label: file_path, y: touches, paths: true, note: '{reads} reads, {edits} edits'}
 -- hide_sql: true
 with top as (
@@ -21,6 +22,8 @@ with top as (
     and (coalesce(:project, '') = ''
          or f.session_id in (select id from sessions where project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end)))
     and (coalesce(:agent, '') = '' or f.session_id in (select id from sessions where source = :agent))
+    and (coalesce(:machine, '') = '' or f.session_id in (select id from sessions where host = :machine))
+    and (coalesce(:account, '') = '' or f.session_id in (select id from sessions where account = :account))
   group by f.file_path
   order by touches desc
   limit 50

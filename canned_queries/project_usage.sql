@@ -2,7 +2,8 @@
 -- description: >-
 --   Sessions, API requests, tokens and estimated cost per project (the directory the session
 --   started in), over a date range. Subagents count under their session's project.
--- params: [start, end, project, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account]
 -- chart: {type: bars, label: project, y: cost_usd, unit: $, paths: true, note: '{sessions} sessions'}
 -- hide_sql: true
 select
@@ -21,6 +22,8 @@ where u.day >= coalesce(nullif(:start, ''), '0000')
   and u.day <= coalesce(nullif(:end, ''), '9999')
   and (coalesce(:project, '') = '' or s.project_path = :project or s.project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
   and (coalesce(:agent, '') = '' or s.source = :agent)
+  and (coalesce(:machine, '') = '' or s.host = :machine)
+  and (coalesce(:account, '') = '' or s.account = :account)
 group by s.project_path
 order by cost_usd desc
 limit 100

@@ -3,7 +3,8 @@
 --   Sessions ranked by estimated cost (or, with order_by, by tool_calls, errors or duration), with
 --   their tool calls, failed calls, compactions and subagents. Sessions started within the date range;
 --   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
--- params: [start, end, project, agent, order_by]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, project, agent, machine, account, order_by]
 -- choices: {order_by: ['', tool_calls, errors, duration]}
 -- hints: {order_by: 'cost (the default), tool_calls, errors or duration'}
 -- chart: {type: bars, label: session_id, y: cost_usd, unit: $, by_param: {order_by: {tool_calls: tool_calls, errors: errors, duration: duration_min}}}
@@ -15,6 +16,8 @@ with chosen as (
     and started_at < coalesce(date(nullif(:end, ''), '+1 day'), '9999')
     and (coalesce(:project, '') = '' or project_path = :project or project_path like (case when substr(:project, 1, 1) = '/' then rtrim(:project, '/') || '/%' else '%' || :project || '%' end))
     and (coalesce(:agent, '') = '' or source = :agent)
+    and (coalesce(:machine, '') = '' or host = :machine)
+    and (coalesce(:account, '') = '' or account = :account)
 ),
 usage as (
   select u.session_id, sum(u.requests) as requests, sum(u.total_tokens) as tokens, sum(u.cost_usd) as cost_usd

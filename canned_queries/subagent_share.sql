@@ -3,7 +3,8 @@
 --   Per day, how much of the work and the cost went to subagents (the Agent tool, /btw, the
 --   compaction summariser; another agent's child sessions) rather than the main conversation.
 --   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
--- params: [start, end, agent]
+--   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+-- params: [start, end, agent, machine, account]
 -- chart: {type: lines, x: day, y: subagent_cost_share_pct, unit: '%'}
 -- hide_sql: true
 with cost as (
@@ -16,6 +17,8 @@ with cost as (
   from usage_daily
   where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
     and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
+    and (coalesce(:machine, '') = '' or session_id in (select id from sessions where host = :machine))
+    and (coalesce(:account, '') = '' or session_id in (select id from sessions where account = :account))
   group by day
 ),
 calls as (
@@ -26,6 +29,8 @@ calls as (
   from tool_daily
   where day >= coalesce(nullif(:start, ''), '0000') and day <= coalesce(nullif(:end, ''), '9999')
     and (coalesce(:agent, '') = '' or session_id in (select id from sessions where source = :agent))
+    and (coalesce(:machine, '') = '' or session_id in (select id from sessions where host = :machine))
+    and (coalesce(:account, '') = '' or session_id in (select id from sessions where account = :account))
   group by day
 )
 select

@@ -88,10 +88,14 @@ def extra_body_script(database, table, request, datasette):
 
     async def inner():
         choices, blank = dict(query.get("choices") or {}), {}
-        if "agent" in params and "agent" not in choices:  # the agents this database has sessions of
-            found = await datasette.get_database(database).execute(
-                "select source from sessions where source is not null group by source order by count(*) desc")
-            choices["agent"], blank["agent"] = [""] + [r[0] for r in found.rows], "(any agent)"
+        # the agents, machines and accounts this database has sessions of
+        for param, column, any_ in (("agent", "source", "(any agent)"), ("machine", "host", "(any machine)"),
+                                    ("account", "account", "(any account)")):
+            if param in params and param not in choices:
+                found = await datasette.get_database(database).execute(
+                    f"select {column} from sessions where {column} is not null group by {column} "
+                    "order by count(*) desc limit 500")
+                choices[param], blank[param] = [""] + [r[0] for r in found.rows], any_
         widgets = {
             "chart": datasette.urls.path(f"/-/claude/chart/{database}/{query_name}.svg") if query.get("chart") else None,
             "dates": [p for p in params if p in ("start", "end")],
@@ -105,7 +109,9 @@ def extra_body_script(database, table, request, datasette):
 
 
 # What to type in the parameters many queries share (a query's own ``hints`` come first).
-COMMON_HINTS = {"project": "part of a path (spotter), or a directory (/home/me/src)"}
+COMMON_HINTS = {"project": "part of a path (spotter), or a directory (/home/me/src)",
+                "machine": "the machine the sessions ran on (claude-ingest --machine, else its host name)",
+                "account": "the Claude Code config directory (~/.claude, or a CLAUDE_CONFIG_DIR)"}
 
 
 def _json_for_script(value) -> str:
@@ -133,6 +139,7 @@ def render_cell(row, value, column, table, database, datasette):
 def register_routes(datasette):
     if hasattr(datasette, "add_query"):  # Datasette 1.0: plugin settings live in its configuration
         configure.apply_plugin_defaults_datasette_1(datasette)
+    from .pages.hook import hook_event
     from .pages.otlp import otlp_logs
     from .pages.overview import overview
     from .pages.report import report_page
@@ -148,6 +155,7 @@ def register_routes(datasette):
         (r"^/-/claude/session/(?P<session_id>[^/]+)$", session_page),
         (r"^/-/claude/session/(?P<session_id>[^/]+)/call/(?P<tool_use_id>[^/]+)$", call_fragment),
         (r"^/-/claude/otlp/v1/logs$", otlp_logs),
+        (r"^/-/claude/hook$", hook_event),
     ]
 
 

@@ -1,6 +1,7 @@
-"""Who may write through the plugin's receivers (OTLP/HTTP logs now; Claude Code's http hooks next):
-the one access rule every route that writes starts with, instead of Datasette's view permissions
-(an exporter or a hook is no Datasette actor)::
+"""Who may write through the plugin's receivers (OTLP/HTTP logs, Claude Code's http hooks): the one
+access rule every route that writes starts with, instead of Datasette's view permissions (an
+exporter or a hook is no Datasette actor), and what the routes share (the database a request
+writes to, its body read within a bound)::
 
     machine = await receivers.authorize(datasette, request)   # or it raises Unauthorized/Forbidden
 
@@ -33,7 +34,8 @@ from datasette.utils.asgi import Forbidden, Response
 
 PLUGIN = "datasette-claude"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-RECEIVER_PATHS = ("/-/claude/otlp/",)  # every route that writes: Datasette's CSRF check is not for them
+# every route that writes: Datasette's CSRF check is not for them
+RECEIVER_PATHS = ("/-/claude/otlp/", "/-/claude/hook")
 
 
 class Unauthorized(Exception):
@@ -102,6 +104,33 @@ def refusal(e: Exception) -> Response:
     if isinstance(e, Misconfigured):
         return Response.json({"error": str(e)}, status=500)
     return Response.json({"error": str(e) or "forbidden"}, status=403)
+
+
+async def read_body(request, limit: int) -> bytes | None:
+    """The request body, or None past ``limit`` bytes (read no further)."""
+    chunks, size = [], 0
+    more = True
+    while more:
+        message = await request.receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def target_database(datasette, request, names):
+    """The database a request writes to: ``?db=NAME`` among ours, else the first. LookupError for a
+    name not ours, PermissionError for a database served read-only."""
+    wanted = request.args.get("db")
+    if wanted and wanted not in names:
+        raise LookupError("db: no database written by claude-ingest is served under that name")
+    db = datasette.get_database(wanted or names[0])
+    if not db.is_mutable or not db.path:
+        raise PermissionError(f"database {db.name} is served read-only: it cannot receive events")
+    return db
 
 
 def skips_csrf(scope) -> bool:

@@ -92,11 +92,13 @@ def executable() -> str:
     return f"{shlex.quote(sys.executable)} -m ingest"
 
 
-def command_line(subcommand: str, db_path: Path | None = None) -> str:
+def command_line(subcommand: str, db_path: Path | None = None, machine: str | None = None) -> str:
     exe = executable()
     command = f"{exe if exe.endswith(' -m ingest') else shlex.quote(exe)} {subcommand}"
     if db_path is not None:
         command += " --db " + shlex.quote(str(db_path))
+    if machine:
+        command += " --machine " + shlex.quote(machine)
     return command
 
 
@@ -160,12 +162,12 @@ def add_hooks(settings: dict, command: str) -> tuple[dict, list[str], list[str]]
     return settings, added, updated
 
 
-def _remove_ours(groups: list) -> int:
+def _remove_ours(groups: list, ours=None) -> int:
     removed = 0
     for group in list(groups):
         if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
             continue
-        keep = [h for h in group["hooks"] if not is_ours(h)]
+        keep = [h for h in group["hooks"] if not (ours or is_ours)(h)]
         removed += len(group["hooks"]) - len(keep)
         if keep:
             group["hooks"] = keep
@@ -174,19 +176,118 @@ def _remove_ours(groups: list) -> int:
     return removed
 
 
-def remove_hooks(settings: dict) -> tuple[dict, list[str]]:
+def remove_hooks(settings: dict, ours=None) -> tuple[dict, list[str]]:
+    """A copy of ``settings`` without our handlers (``ours``: which they are; default the
+    ``claude-ingest hook`` commands), and the events they were removed from."""
     settings = json.loads(json.dumps(settings))
     hooks = settings.get("hooks")
     removed = []
     if isinstance(hooks, dict):
         for event, groups in list(hooks.items()):
-            if isinstance(groups, list) and _remove_ours(groups):
+            if isinstance(groups, list) and _remove_ours(groups, ours or is_ours):
                 removed.append(event)
                 if not groups:
                     del hooks[event]
         if not hooks:
             del settings["hooks"]
     return settings, removed
+
+
+# -- http hooks to a team server ---------------------------------------------------------------
+# Claude Code's "type": "http" hooks post the payload a command hook reads on stdin to a URL, and
+# wait for the answer (there is no async for them). Our route answers at once (it stores or spools);
+# 5 s bounds what a server that does not answer costs a tool call, 3 s SessionEnd's share of exit.
+REMOTE_PATH = "/-/claude/hook"
+REMOTE_TIMEOUT_S = 5
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def remote_url(url: str) -> str:
+    """The URL of a team server's hook route: ``http://team:8001`` becomes
+    ``http://team:8001/-/claude/hook``; one that already ends so (behind a path prefix, with
+    ``?db=team``) stays; anything else is an error."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"--remote takes the team server's http:// or https:// URL, not {url!r}")
+    path = parts.path.rstrip("/")
+    if not path.endswith(REMOTE_PATH):
+        if path:
+            raise SettingsError(f"--remote {url}: give the server's address (http://host:port) or its "
+                                f"{REMOTE_PATH} URL")
+        path = REMOTE_PATH
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def remote_handler(event: str, url: str, token_env: str | None) -> dict:
+    """The http handler install-hooks --remote writes for ``event``: Claude Code fills ``$VAR`` in a
+    header only for the variables ``allowedEnvVars`` lists, so the token stays in the environment."""
+    if token_env is not None and not _ENV_NAME.fullmatch(token_env):
+        raise SettingsError(f"--token-env takes the name of an environment variable, not {token_env!r}")
+    wanted = {"type": "http", "url": url, "timeout": min(HANDLERS[event].timeout, REMOTE_TIMEOUT_S)}
+    if token_env:
+        wanted["headers"] = {"Authorization": f"Bearer ${token_env}"}
+        wanted["allowedEnvVars"] = [token_env]
+    return wanted
+
+
+def is_our_remote(handler, url: str | None = None) -> bool:
+    """An http handler posting to a team server's hook route (to ``url``, when given)."""
+    if not (isinstance(handler, dict) and handler.get("type") == "http" and isinstance(handler.get("url"), str)):
+        return False
+    from urllib.parse import urlsplit
+
+    if url is not None:
+        return handler["url"] == url
+    return urlsplit(handler["url"]).path.rstrip("/").endswith(REMOTE_PATH)
+
+
+def add_remote_hooks(settings: dict, url: str, token_env: str | None) -> tuple[dict, list[str], list[str]]:
+    """A copy of ``settings`` with one http handler per event posting to ``url``; the events whose
+    handler was added, and those whose handler to that URL was brought up to date."""
+    settings = json.loads(json.dumps(settings))
+    hooks = settings.setdefault("hooks", {})
+    added, updated = [], []
+    for event in HOOK_EVENTS:
+        wanted = remote_handler(event, url, token_env)
+        groups = hooks.setdefault(event, [])
+        mine = [g["hooks"][i] for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+                for i, h in enumerate(g["hooks"]) if is_our_remote(h, url)]
+        if not mine:
+            groups.append({"hooks": [wanted]})
+            added.append(event)
+        elif any(mine[0].get(k) != v for k, v in wanted.items()) or (not token_env and (
+                "headers" in mine[0] or "allowedEnvVars" in mine[0])):
+            for key in ("headers", "allowedEnvVars"):
+                mine[0].pop(key, None)
+            mine[0].update(wanted)
+            updated.append(event)
+    return settings, added, updated
+
+
+def remote_notes(url: str, token_env: str | None) -> list[str]:
+    """What a person installing http hooks should know now rather than find out later."""
+    from urllib.parse import urlsplit
+
+    notes = []
+    if token_env and not os.environ.get(token_env):
+        notes.append(f"${token_env} is not set here: Claude Code sends an empty token (refused) until it is set "
+                     "where Claude Code starts (your shell profile, or settings.json's env)")
+    host = (urlsplit(url).hostname or "").lower()
+    if token_env and urlsplit(url).scheme == "http" and host not in ("localhost", "127.0.0.1", "::1"):
+        notes.append(f"{url} is plain http: the token and every payload cross the network unencrypted; "
+                     "put the server behind https (a reverse proxy) or reach it over an SSH tunnel or VPN")
+    if not token_env and host not in ("localhost", "127.0.0.1", "::1"):
+        notes.append("no --token-env: a team server takes events from other machines only with tokens "
+                     "configured (plugins.datasette-claude.tokens), each machine its own")
+    return notes
+
+
+def remove_remote_hooks(settings: dict, url: str | None = None) -> tuple[dict, list[str]]:
+    """A copy of ``settings`` without the http handlers install-hooks --remote wrote (to ``url``, or
+    to any team server); the events they were removed from."""
+    return remove_hooks(settings, lambda h: is_our_remote(h, url))
 
 
 # -- the statusLine -----------------------------------------------------------------------------

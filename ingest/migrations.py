@@ -45,6 +45,27 @@ def m003_read_transcripts_again_for_replay(db) -> None:
                     "where kind in ('main', 'subagent', 'legacy_subagent')")
 
 
+# When the machine of an archive first recorded each session, from the bookkeeping every version kept
+# (the first read of one of its files, its first hook event): for sessions recorded before
+# sessions.seen_at existed (m004 below; ``merge`` reads an older archive so).
+SEEN_AT_SQL = """
+select session_id, min(t) as seen_at from (
+  select session_id, min(first_read_at) as t from ingest_files where session_id is not null group by session_id
+  union all
+  select session_id, min(received_at) from hook_events where session_id is not null group by session_id)
+ group by session_id"""
+
+
+@migration
+def m004_sessions_first_seen(db) -> None:
+    """Schema 13 keeps when this machine first recorded each session (sessions.seen_at: a session seen
+    on two machines keeps the machine it was seen on first). Sessions recorded before take it from
+    the first read of their files and their first hook event."""
+    db.conn.execute(f"""
+update sessions set seen_at = (select seen.seen_at from ({SEEN_AT_SQL}) seen where seen.session_id = sessions.id)
+ where seen_at is null""")
+
+
 def scope_fts_update_trigger(db, table: str, columns) -> None:
     """The update trigger of ``table``'s FTS index, re-indexing a row only when an indexed column
     changed (also applied to every FTS index ``schema.ensure`` creates)."""

@@ -100,6 +100,13 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
                     f"group by 1 order by 2 desc, 1").fetchall()) if table in present else {}
                 for table in ("api_requests", "jobs")
             }
+            merged = []
+            if "merge_sources" in present:  # the archives merged into this one, latest first
+                conn.row_factory = sqlite3.Row
+                merged = [dict(r) for r in conn.execute(
+                    "select path, host, schema_version, sessions, first_merged_at, last_merged_at from merge_sources "
+                    "order by last_merged_at desc")]
+                conn.row_factory = None
             recent = []
             if "ingest_runs" in present:
                 conn.row_factory = sqlite3.Row
@@ -119,6 +126,7 @@ def status(db_path, *, git_repo: Path | None = None, settings: Path | None = Non
         "hooks": hooks_status(path, git_repo=git_repo, settings=settings),
         "spool": spool_backlog(path),
         "unpriced_models": unpriced,
+        "merged_archives": merged,
         "ingest_runs": recent,
     }
 
@@ -186,6 +194,14 @@ def hooks_status(db_path: Path, *, git_repo: Path | None = None, settings: Path 
             claude["missing"].append(event)
     claude["databases"] = sorted(map(str, targets))
     claude["this_database"] = targets == {Path(db_path).resolve()}
+    # http hooks posting to a team server (install-hooks --remote): per URL, the events they cover
+    remote: dict[str, int] = {}
+    for event in install.HOOK_EVENTS:
+        groups = hooks.get(event) if isinstance(hooks.get(event), list) else []
+        for url in {h["url"] for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list)
+                    for h in g["hooks"] if install.is_our_remote(h)}:
+            remote[url] = remote.get(url, 0) + 1
+    claude["remote"] = [{"url": url, "installed": n} for url, n in sorted(remote.items())]
 
     plugin = install.opencode_plugins_dir() / install.OPENCODE_PLUGIN_NAME
     try:
@@ -210,8 +226,9 @@ def spool_backlog(db_path: Path) -> dict:
     entries set aside after failing to replay; and why the events had to be spooled."""
     from .load import spool
 
-    out = {"hook": 0, "opencode": 0, "set_aside": {"hook": 0, "opencode": 0}, "reasons": {}, "files": []}
-    for name, suffix in (("hook", ""), ("opencode", ".opencode")):
+    out = {"hook": 0, "opencode": 0, "http_hook": 0, "set_aside": {"hook": 0, "opencode": 0, "http_hook": 0},
+           "reasons": {}, "files": []}
+    for name, suffix in (("hook", ""), ("opencode", ".opencode"), ("http_hook", ".http-hook")):
         found = spool.backlog(db_path, suffix)
         out[name] = found["waiting"]
         out["set_aside"][name] = found["set_aside"]
@@ -257,6 +274,8 @@ def status_text(s: dict) -> str:
         if claude["installed"] and not claude["this_database"]:
             cc += f"; writing to {', '.join(claude['databases'])}, not this database"
     lines += ["", "hooks", f"  {'Claude Code':<{width}}  {cc}"]
+    lines += [f"  {'Claude Code (http)':<{width}}  {r['installed']}/{claude['events']} events posting to {r['url']}"
+              for r in claude.get("remote", [])]
     plugin = hooks["opencode_plugin"]
     lines.append(f"  {'OpenCode plugin':<{width}}  {'installed' if plugin['installed'] else 'not installed'} "
                  f"({plugin['path']})")
@@ -265,7 +284,9 @@ def status_text(s: dict) -> str:
         state = git["error"] or (f"{'installed' if git['installed'] else 'not installed'} ({git['hook']})")
         lines.append(f"  {'git post-commit':<{width}}  {state}")
     spool = s["spool"]
-    lines += ["", f"spool backlog  {spool['hook']:,} hook events, {spool['opencode']:,} OpenCode events"
+    posted = (f", {spool['http_hook']:,} posted hook events (the next post to the server replays them)"
+              if spool.get("http_hook") else "")
+    lines += ["", f"spool backlog  {spool['hook']:,} hook events, {spool['opencode']:,} OpenCode events{posted}"
               + (" waiting (the next backfill or hook replays hook events; the next opencode or "
                  "opencode-event, OpenCode's)" if spool["hook"] or spool["opencode"] else "")]
     lines += [f"  spooled because: {reason} ({n:,})" for reason, n in sorted(spool["reasons"].items())]
@@ -277,6 +298,10 @@ def status_text(s: dict) -> str:
     lines += ["", "unpriced models"]
     unpriced = [(t, m, n) for t, models in s["unpriced_models"].items() for m, n in models.items()]
     lines += [f"  {t:<14}{m:<{max(len(m) for _, m, _ in unpriced)}}  {n:>10,}" for t, m, n in unpriced] or ["  none"]
+    if s.get("merged_archives"):
+        lines += ["", "merged archives"]
+        lines += [f"  {m['last_merged_at'] or '?':<26}{m['host'] or '?':<22}{m['sessions'] or 0:>6,} sessions  "
+                  f"schema {m['schema_version']}  {m['path']}" for m in s["merged_archives"]]
     lines += ["", "last ingest runs"]
     for r in s["ingest_runs"]:
         lines.append(f"  {r['started_at'] or '?':<26}{r['command'] or '?':<22}{r['files_read'] or 0:>6,} files read  "

@@ -167,8 +167,8 @@ def _now_ms(now) -> int:
 class Options:
     """What a report is asked for, checked once."""
 
-    def __init__(self, *, since=None, until=None, timezone=None, project=None, agent=None, order=None,
-                 start_of_week="sunday", active=False, recent=False, now=None):
+    def __init__(self, *, since=None, until=None, timezone=None, project=None, agent=None, machine=None,
+                 account=None, order=None, start_of_week="sunday", active=False, recent=False, now=None):
         self.since, self.until = parse_day(since, "--since"), parse_day(until, "--until")
         if self.since and self.until and self.since > self.until:
             raise ReportError(f"--since {self.since} is after --until {self.until}")
@@ -177,6 +177,7 @@ class Options:
         if agent and agent not in AGENTS:
             raise ReportError(f"unknown agent {agent!r} (one of: {', '.join(sorted(AGENTS))})")
         self.agent = AGENTS[agent] if agent else None
+        self.machine, self.account = machine or None, account or None
         if order not in (None, "asc", "desc"):
             raise ReportError(f"order is asc or desc, not {order!r}")
         self.order = order
@@ -190,12 +191,17 @@ class Options:
         out = {"kind": kind, "timezone": self.zone.name, "system_timezone": self.zone.tz is None,
                "since": self.since.isoformat() if self.since else None,
                "until": self.until.isoformat() if self.until else None,
-               "project": self.project, "agent": self.agent}
+               "project": self.project, "agent": self.agent, "machine": self.machine, "account": self.account}
         if kind == "weekly":
             out["start_of_week"] = self.start_of_week
         if kind == "blocks":
             out.update(now=iso_ms(self.now_ms), active=self.active, recent=self.recent)
         return out
+
+    def every_day(self) -> "Options":
+        """The same sessions over every day (the caller picks the days afterwards)."""
+        return Options(timezone=self.zone, project=self.project, agent=self.agent, machine=self.machine,
+                       account=self.account)
 
     def in_range(self, day: date | None) -> bool:
         return day is not None and (self.since is None or day >= self.since) and (
@@ -243,7 +249,8 @@ def _reading(db):
 
 
 def _sessions_clause(opts: Options, column: str) -> tuple[str, dict]:
-    """``and <column> in (sessions that pass --project and --agent)``, with its bound parameters.
+    """``and <column> in (sessions that pass --project, --agent, --machine and --account)``, with its
+    bound parameters.
     A project is a part of the session's directory, or ccusage's name for it (the directory Claude
     Code keeps its transcripts in, ``-Users-me-app``)."""
     parts, params = [], {}
@@ -254,6 +261,12 @@ def _sessions_clause(opts: Options, column: str) -> tuple[str, dict]:
     if opts.agent:
         parts.append("s.source = :agent")
         params["agent"] = opts.agent
+    if opts.machine:
+        parts.append("s.host = :machine")
+        params["machine"] = opts.machine
+    if opts.account:
+        parts.append("s.account = :account")
+        params["account"] = opts.account
     if not parts:
         return "", params
     return f" and {column} in (select s.id from sessions s where {' and '.join(parts)})", params
@@ -263,12 +276,13 @@ _SUMS = ("sum(u.requests), sum(u.input_tokens), sum(u.output_tokens), sum(u.cach
          "sum(u.cache_read_input_tokens), sum(u.cost_usd), sum(u.unpriced_requests)")
 # Days before the last prune's cut-off that usage_15min does not hold in full: a database pruned
 # before usage_15min existed has, for those days, only what detail was left (nothing, or a part read
-# again later), while usage_daily kept them whole. Such days are read from usage_daily, by UTC day.
+# again later), while usage_daily kept them whole; so has one that merged such an archive. Such days
+# are read from usage_daily, by UTC day.
 _STALE_DAYS = f"""
 select d.day from (select day, sum(requests) n from usage_daily
-                    where day != '' and day < {schema.PRUNED_BEFORE} and day between :lo and :hi group by day) d
+                    where day != '' and day < {schema.ROLLUPS_ONLY_BEFORE} and day between :lo and :hi group by day) d
   left join (select day, sum(requests) n from usage_15min
-              where day != '' and day < {schema.PRUNED_BEFORE} and day between :lo and :hi group by day) q
+              where day != '' and day < {schema.ROLLUPS_ONLY_BEFORE} and day between :lo and :hi group by day) q
     on q.day = d.day
  where q.n is not d.n"""
 
@@ -481,7 +495,7 @@ def session(db, **options) -> dict:
     opts = Options(**options)
     sessions: dict[str, _Sum] = {}
     with _reading(db) as conn:
-        everything = Options(timezone=opts.zone, project=opts.project, agent=opts.agent)
+        everything = opts.every_day()
         stale = _stale_days(conn, everything)
         for sid, model, *sums, first, last in _slot_rows(conn, everything, "u.session_id, u.model", stale):
             sessions.setdefault(sid, _Sum()).add(*sums, first, last, model)
@@ -651,7 +665,7 @@ def blocks(db, **options) -> dict:
     time zone) they start; ``active`` keeps only the active block, ``recent`` the last three days'."""
     opts = Options(**options)
     with _reading(db) as conn:
-        everything = Options(timezone=opts.zone, project=opts.project, agent=opts.agent)
+        everything = opts.every_day()
         slots: dict[str, dict] = {}
         stale = _stale_days(conn, everything)
         for slot, model, *sums, first, last in _slot_rows(conn, everything, "u.slot, u.model", stale):
@@ -800,6 +814,10 @@ def _title(result: dict, what: str) -> str:
         parts.append(f"project {r['project']}")
     if r.get("agent"):
         parts.append(f"agent {r['agent']}")
+    if r.get("machine"):
+        parts.append(f"machine {r['machine']}")
+    if r.get("account"):
+        parts.append(f"account {r['account']}")
     return ", ".join(parts)
 
 

@@ -17,14 +17,18 @@ Merge rules say what an upsert does when a row with the same natural key already
               the session where it happened
     newest    from the copy captured last (the row's ``captured_at``), whichever is written last:
               a statusline snapshot replayed late never overwrites a newer one of the same bucket
+    origin    from the copy of the machine that saw the session first (the row's ``seen_at``; then
+              the machine's name, then the value, so any order of merges gives the same row): a
+              session seen on two machines keeps the machine, transcript path and account of the
+              one it ran on, whichever archive is merged first
 """
 
 from __future__ import annotations
 
 # Bumped whenever a table, column, index, FTS index or view is added: ``PRAGMA user_version`` holds
 # it, so a writer can tell in one cheap read whether ``ensure`` has to run.
-SCHEMA_VERSION = 12  # 10: other agents (reported_cost_usd, reasoning_tokens); 11: statusline, otel,
-#                       price_source; 12: usage_15min (reports)
+SCHEMA_VERSION = 13  # 10: other agents (reported_cost_usd, reasoning_tokens); 11: statusline, otel,
+#                       price_source; 12: usage_15min (reports); 13: machines and accounts (merge)
 
 TEXT, INTEGER, REAL = "TEXT", "INTEGER", "REAL"
 
@@ -70,6 +74,14 @@ _USAGE_COLUMNS = (
     "price_source",
 )
 
+# A rollup row written through the store (only ``merge`` does: the days another archive pruned) keeps
+# the larger of two copies: sums of counts only grow as more of a day is seen, so the copy of the
+# machine that saw the whole day wins, whichever is merged first. Rollups are otherwise recomputed.
+_ROLLUP_MERGE = {c: "max" for c in ("requests", "input_tokens", "output_tokens", "cache_creation_input_tokens",
+                                    "cache_read_input_tokens", "total_tokens", "cost_usd", "unpriced_requests",
+                                    "calls", "failures", "interrupted", "timed_calls", "duration_ms_total",
+                                    "duration_ms_max", "touches", "reads", "edits", "last_touched")}
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
@@ -103,19 +115,30 @@ TABLES: dict[str, Table] = {
                 # What the agent itself says the session cost, where that is all it keeps (the Go
                 # OpenCode and Crush stores keep a running cost per session, no per-request usage)
                 "reported_cost_usd": REAL,
+                # The Claude Code config directory (one per account: CLAUDE_CONFIG_DIR) it came from
+                "account": TEXT,
+                # When the machine in ``host`` first recorded the session (its clock): the origin rule
+                "seen_at": TEXT,
+                # This database's own bookkeeping, never copied by a merge: a number that grows with
+                # every commit that wrote one of the session's rows, and that commit's time. ``merge``
+                # and ``export`` read only the sessions changed since they last read (``rev``).
+                "rev": INTEGER,
+                "changed_at": TEXT,
             },
             merge={
                 "source": "first",
                 "project_path": "first",
-                "host": "first",
+                "host": "origin",
+                "account": "origin",
+                "seen_at": "min",
                 "summary": "first",
                 "started_at": "min",
                 "ended_at": "max",
-                "transcript_path": "first",
+                "transcript_path": "origin",
                 "parent_session_id": "first",
                 "forked_from_session_id": "first",
             },
-            indexes=(("started_at",), ("project_path",)),
+            indexes=(("started_at",), ("project_path",), ("rev",), ("host",), ("account",)),
         ),
         Table(
             "api_requests",
@@ -236,6 +259,8 @@ TABLES: dict[str, Table] = {
                 "message_uuid": "first",
                 "tool_name": "first",
                 "input_json": "longest",
+                # a tool's output as one source cut it (an older version kept less of it): the longer
+                "output_preview": "longest",
                 "file_path": "first",
                 "command": "first",
                 "description": "first",
@@ -452,6 +477,7 @@ TABLES: dict[str, Table] = {
                 "cost_usd": REAL,
                 "unpriced_requests": INTEGER,
             },
+            merge=_ROLLUP_MERGE,
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id", "day"),),
         ),
@@ -478,6 +504,7 @@ TABLES: dict[str, Table] = {
                 "first_at": TEXT,
                 "last_at": TEXT,
             },
+            merge={**_ROLLUP_MERGE, "first_at": "min", "last_at": "max"},
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id", "day"), ("slot",)),
         ),
@@ -496,6 +523,7 @@ TABLES: dict[str, Table] = {
                 "duration_ms_total": INTEGER,
                 "duration_ms_max": INTEGER,
             },
+            merge=_ROLLUP_MERGE,
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id", "day"),),
         ),
@@ -511,6 +539,7 @@ TABLES: dict[str, Table] = {
                 "edits": INTEGER,
                 "last_touched": TEXT,
             },
+            merge=_ROLLUP_MERGE,
             foreign_keys=(("session_id", "sessions", "id"),),
             indexes=(("session_id", "day"), ("file_path", "day", "session_id", "touches", "reads", "edits")),
         ),
@@ -572,6 +601,40 @@ TABLES: dict[str, Table] = {
         ),
         # The schema steps this database has had (ingest/migrations.py), each applied once.
         Table("migrations", pk=("name",), columns={"name": TEXT, "applied_at": TEXT}),
+        # Who this archive is: made once, kept by every copy of the file, so a copied archive merged
+        # again is known as the same source (``merge_sources``), whatever its path.
+        Table("archive", pk=("id",), columns={"id": TEXT, "created_at": TEXT, "host": TEXT},
+              merge={"created_at": "first", "host": "first"}),
+        # Every archive ``claude-ingest merge`` brought into this one, by its identity: how far it was
+        # read (its sessions' ``rev`` and each table's last rowid then), so the next merge of it
+        # reads only what changed since.
+        Table(
+            "merge_sources",
+            pk=("id",),
+            columns={
+                "id": TEXT,  # the source's archive id (or, for one made before archives had one, a hash)
+                "path": TEXT,  # where it was read from last
+                "host": TEXT,  # the machine that made it
+                "schema_version": INTEGER,
+                "rev": INTEGER,  # the largest sessions.rev read; NULL: the source has none, read whole
+                "rowids_json": TEXT,  # table -> the largest rowid read
+                "sessions": INTEGER,  # sessions it holds, at the last merge
+                "pruned_before": TEXT,  # it kept only the rollups of the days before this (reports: _STALE_DAYS)
+                "first_merged_at": TEXT,
+                "last_merged_at": TEXT,
+                "rows_json": TEXT,  # what the last merge of it added and changed
+            },
+            merge={"first_merged_at": "first", "pruned_before": "max"},
+        ),
+        # Every ``claude-ingest export``: the sessions it took were those changed after ``rev_from``
+        # up to ``rev_to``, so the next export without --since starts where this one ended.
+        Table(
+            "exports",
+            pk=("id",),
+            columns={"id": TEXT, "exported_at": TEXT, "path": TEXT, "since": TEXT, "rev_from": INTEGER,
+                     "rev_to": INTEGER, "rowids_json": TEXT, "sessions": INTEGER, "bytes": INTEGER,
+                     "rows_json": TEXT},
+        ),
         # Every ``claude-ingest prune``: the days before ``before`` are final from then on (ROLLUPS).
         Table(
             "prunes",
@@ -966,6 +1029,28 @@ delete from prompts
 )
 
 
+# Columns a database keeps about its own writing, not about what happened: never counted as a change
+# (store.RowCounter). LOCAL ones mean something in this database only and are never copied by merge.
+BOOKKEEPING: dict[str, tuple[str, ...]] = {"sessions": ("seen_at", "rev", "changed_at")}
+LOCAL: dict[str, tuple[str, ...]] = {"sessions": ("rev", "changed_at")}
+
+def archive_id(conn) -> str | None:
+    """This archive's identity (the ``archive`` table), or for one made before it had one, the
+    identity ensure() will give it: a hash of its first ingest run's id (random, and kept in every
+    copy of the file). None when there is neither (nothing was ever ingested)."""
+    import hashlib
+
+    names = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    if "archive" in names:
+        row = conn.execute("select id from archive order by created_at, id limit 1").fetchone()
+        if row:
+            return row[0]
+    if "ingest_runs" in names:
+        row = conn.execute("select min(id) from ingest_runs").fetchone()
+        if row and row[0]:
+            return "runs-" + hashlib.sha1(row[0].encode()).hexdigest()[:20]
+    return None
+
 # Columns whose text may carry secrets (tool inputs and outputs, prompts, conversation text, raw
 # payloads, job prompts and results, error text): the store redacts them before writing unless
 # redaction is turned off (ingest/redact.py). "json" columns are redacted string by string.
@@ -1052,6 +1137,11 @@ select coalesce(date(timestamp), ''), session_id, file_path, count(*), sum(opera
 # was deleted, and detail read again later for them (a rewritten transcript, a late subagent file)
 # is only part of what they counted, so recomputing them would lower kept totals.
 PRUNED_BEFORE = "(select coalesce(max(before), '') from prunes)"
+# The days this database may hold the rollups of only: those it pruned, and those an archive merged
+# into it had pruned (merge copies their rollups; their 15-minute rollups may not exist). Reports
+# read such days from usage_daily where usage_15min lacks them.
+ROLLUPS_ONLY_BEFORE = ("(select coalesce(max(x), '') from (select max(before) as x from prunes "
+                       "union all select max(pruned_before) from merge_sources))")
 
 
 def _rollup_statements() -> tuple[tuple[frozenset, str], ...]:
@@ -1190,6 +1280,14 @@ def _ensure_tables(db) -> None:
             table.enable_fts(t.fts, create_triggers=True)
             migrations.scope_fts_update_trigger(db, t.name, t.fts)
     migrations.apply(db)
+    if not db.conn.execute("select 1 from archive").fetchone():
+        import uuid
+
+        from .clock import now_iso
+        from .identity import host
+
+        db.conn.execute("insert or ignore into archive (id, created_at, host) values (?, ?, ?)",
+                        (archive_id(db.conn) or str(uuid.uuid4()), now_iso(), host()))
     for name, sql in VIEWS.items():
         db.create_view(name, sql.strip(), replace=True)
     new_rollups = [name for name in ROLLUPS if name in created]

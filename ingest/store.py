@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import redact
 from . import schema
+from .clock import now_iso
 
 BUSY_TIMEOUT_S = 10.0
 
@@ -259,15 +260,27 @@ def _merge_expression(table: schema.Table, column: str) -> str:
         # The copy with the largest token total; between equal ones the earliest written (a subagent's
         # own line before its parent's progress mirror of it), so the order files are read in never matters.
         t = f"[{table.name}]"
+        # Between copies equal in both, the one that says which price source priced it (an archive of
+        # a version that did not record it merged with one that did): the same row in either order.
         return (
             f"case when coalesce(excluded.usage_total, -1) > coalesce({t}.usage_total, -1) "
             f"or (excluded.usage_total = {t}.usage_total and excluded.timestamp < {t}.timestamp) "
+            f"or (excluded.usage_total is {t}.usage_total and excluded.timestamp is {t}.timestamp "
+            f"and excluded.price_source is not null and {t}.price_source is null) "
             f"then {new} else {old} end"
         )
     if rule == "newest":
         t = f"[{table.name}]"
         return (f"case when {t}.captured_at is null or excluded.captured_at >= {t}.captured_at "
                 f"then coalesce({new}, {old}) else {old} end")
+    if rule == "origin":
+        # the value of the copy that ranks first by (seen_at, nulls last; host; the value itself):
+        # a total order, so the merged row is the same whichever copy is written first
+        t = f"[{table.name}]"
+        first = (f"(excluded.seen_at is not null and ({t}.seen_at is null or excluded.seen_at < {t}.seen_at))"
+                 f" or (excluded.seen_at is {t}.seen_at and (coalesce(excluded.host, '') < coalesce({t}.host, '')"
+                 f" or (excluded.host is {t}.host and {new} < {old})))")
+        return f"case when {new} is null then {old} when {old} is null then {new} when {first} then {new} else {old} end"
     if rule == "original":
         return (
             f"case when {old} is null then {new} "
@@ -298,7 +311,8 @@ def upsert_sql(table_name: str, columns: tuple[str, ...]) -> str:
 # The tables a command's summary counts rows of: what was learned. Not the rollups (recomputed, not
 # learned) nor the ingest bookkeeping (the summary says what was read in its own words).
 COUNTED = tuple(t for t in schema.TABLES if t not in schema.ROLLUPS
-                and t not in ("ingest_files", "ingest_runs", "ingest_skips", "migrations", "prunes"))
+                and t not in ("ingest_files", "ingest_runs", "ingest_skips", "migrations", "prunes", "archive",
+                              "merge_sources", "exports"))
 
 
 class RowCounter:
@@ -333,8 +347,8 @@ class RowCounter:
             # rows from here on are new, so noted on insert: their updates need no look (a fresh
             # backfill's updates then cost one comparison each)
             (first_new,) = conn.execute(f"select coalesce(max(rowid), 0) + 1 from main.[{name}]").fetchone()
-            changed = (f"old.rowid < {int(first_new)} and ("
-                       + " or ".join(f"old.[{c}] is not new.[{c}]" for c in schema.TABLES[name].columns) + ")")
+            kept = [c for c in schema.TABLES[name].columns if c not in schema.BOOKKEEPING.get(name, ())]
+            changed = f"old.rowid < {int(first_new)} and (" + " or ".join(f"old.[{c}] is not new.[{c}]" for c in kept) + ")"
             log = f"[claude_ingest_rows_{name}]"
             for event, body in (
                 ("insert", f"insert into {log} values (new.rowid, {self.ADDED}) on conflict (rid) do update "
@@ -389,20 +403,27 @@ class RowBuffer:
         self.touched_sessions: set[str] = set()
         self.touched_tables: set[str] = set()
 
-    def add(self, table: str, row: dict) -> None:
+    def add(self, table: str, row: dict) -> str | None:
+        """Hold ``row`` for ``table``; the session it belongs to, if any."""
         columns = _PREPARED.get(table)
         if columns:
             for column, kind, limit in columns:
                 value = row.get(column)
                 if value is not None:
                     row[column] = _prepare(value, kind, limit, self.redact)
+        if table == "sessions":
+            session_id = row.get("id")
+            if "seen_at" not in row:  # first seen now, by this machine (a merge brings the origin's)
+                row["seen_at"] = now_iso()
+        else:
+            session_id = row.get("session_id")
         key = (table, tuple(row))
         self._pending[key].append(tuple(row.values()))
         self._buffered += 1
-        session_id = row.get("id") if table == "sessions" else row.get("session_id")
         if session_id is not None:
             self.touched_sessions.add(session_id)
             self.touched_tables.add(table)
+        return session_id
 
     def write(self, records) -> None:
         for table, row in records:
@@ -436,6 +457,10 @@ class Store(RowBuffer):
         self.batch_size = batch_size
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self.counter = RowCounter(conn) if count_rows else None
+        # sessions with rows buffered, and with rows sent in this transaction: their rev is moved on
+        # at commit (schema: sessions.rev), so merge and export know what changed since they read
+        self._pending_sessions: set[str] = set()
+        self._sent_sessions: set[str] = set()
 
     def counts(self) -> dict[str, Counter]:
         """Rows added, changed and removed per table since the store was made (see RowCounter);
@@ -457,10 +482,31 @@ class Store(RowBuffer):
 
     def commit(self) -> None:
         self.flush()
+        self._mark_changed()
         self.conn.execute("commit")
+
+    def _mark_changed(self) -> None:
+        """One new ``rev`` (the largest so far, plus one) for every session this transaction wrote
+        to: commits are serialised by SQLite's write lock, so revs grow in commit order."""
+        if not self._sent_sessions:
+            return
+        ids = sorted(self._sent_sessions)
+        self._sent_sessions = set()
+        (rev,) = self.conn.execute("select coalesce(max(rev), 0) + 1 from sessions").fetchone()
+        now = now_iso()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            self.conn.execute(f"update sessions set rev = ?, changed_at = ? where id in ({','.join('?' * len(chunk))})",
+                              (rev, now, *chunk))
+
+    def discard(self) -> None:
+        """Forget buffered rows not yet sent (the caller rolls back what was)."""
+        super().discard()
+        self._pending_sessions = set()
 
     def rollback(self) -> None:
         self.discard()
+        self._sent_sessions = set()
         if self.conn.in_transaction:
             self.conn.execute("rollback")
 
@@ -478,7 +524,9 @@ class Store(RowBuffer):
 
     # writing ----------------------------------------------------------------------------------
     def add(self, table: str, row: dict) -> None:
-        super().add(table, row)
+        session_id = super().add(table, row)
+        if session_id is not None:
+            self._pending_sessions.add(session_id)
         if self.batch_size is not None and self._buffered >= self.batch_size:
             self.flush()
 
@@ -492,6 +540,7 @@ class Store(RowBuffer):
         self._buffered += buffered
         self.touched_sessions |= sessions
         self.touched_tables |= tables
+        self._pending_sessions |= sessions
         if self.batch_size is not None and self._buffered >= self.batch_size:
             self.flush()
 
@@ -503,6 +552,8 @@ class Store(RowBuffer):
             self.conn.executemany(sql, rows)
         self._pending.clear()
         self._buffered = 0
+        self._sent_sessions |= self._pending_sessions
+        self._pending_sessions = set()
 
     def derive(self) -> None:
         """Run the schema's cross-row derivations for the sessions and tables written since last time."""

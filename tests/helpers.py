@@ -35,6 +35,17 @@ def rows(db, sql, params=()):
         conn.close()
 
 
+def facts(conn, table: str) -> str:
+    """``select`` list of a table's columns without its bookkeeping of this database's own writes
+    (schema.BOOKKEEPING: when it first saw a session, the count of commits that wrote it), for tests
+    that compare what two databases say happened."""
+    from ingest import schema
+
+    kept = [r[1] for r in conn.execute(f"pragma table_info([{table}])")
+            if r[1] not in schema.BOOKKEEPING.get(table, ())]
+    return ", ".join(f"[{c}]" for c in kept)
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     for p in dest.rglob("*"):
@@ -128,6 +139,70 @@ def boundary_transcript(dest: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(lines) + "\n")
     return dest
+
+
+SPOTTER_MAIN = "fa812bfe-b295-4cca-9c2f-fdf01028cb46"
+SYNC_CUT_LINES = 900  # of the spotter session's 1,881 lines: the copy a second machine got mid-session
+
+
+def two_machines(dest: Path) -> tuple[Path, Path]:
+    """Two machines' Claude Code config directories made of the real fixture transcripts, overlapping
+    as a synced ``~/.claude`` and a copied transcript make them: the laptop ran the spotter sessions
+    (the long one with its subagents, and tool_heavy); the desktop has tool_heavy as it is (synced),
+    the first SYNC_CUT_LINES lines of the long one (a hand-made cut of the real file: copied over while
+    the session ran) and a session of its own (ai-music). Their union is the whole fixture set."""
+    laptop, desktop = dest / "laptop" / ".claude", dest / "desktop" / ".claude"
+    spotter = PROJECTS / "-Users-marot-spotter"
+    copy_tree(spotter, laptop / "projects" / spotter.name)
+    theirs = desktop / "projects" / spotter.name
+    theirs.mkdir(parents=True)
+    shutil.copy(spotter / "tool_heavy.jsonl", theirs / "tool_heavy.jsonl")
+    lines = (spotter / f"{SPOTTER_MAIN}.jsonl").read_bytes().splitlines(keepends=True)
+    (theirs / f"{SPOTTER_MAIN}.jsonl").write_bytes(b"".join(lines[:SYNC_CUT_LINES]))
+    copy_tree(PROJECTS / "-Users-chip-dev-ai-music", desktop / "projects" / "-Users-chip-dev-ai-music")
+    return laptop, desktop
+
+
+def datasette_1() -> bool:
+    import datasette
+
+    return datasette.__version__.startswith("1.")
+
+
+def plugin_config(tokens: dict) -> dict:
+    """``Datasette(...)``'s keyword for the plugin's settings on this Datasette (metadata on 0.65,
+    config on 1.0), holding the receivers' tokens (machine -> SHA-256 of its token)."""
+    config = {"plugins": {"datasette-claude": {"tokens": tokens}}}
+    return {"config": config} if datasette_1() else {"metadata": config}
+
+
+def serve(db: Path, tmp_path: Path, tokens: dict | None = None):
+    """``datasette DB`` as a real server on 127.0.0.1 (a free port), with the receivers' tokens if
+    given; (process, base URL). The caller terminates the process."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "datasette", str(db), "-h", "127.0.0.1", "-p", str(port)]
+    if tokens:
+        path = tmp_path / "plugin-config.json"
+        path.write_text(json.dumps({"plugins": {"datasette-claude": {"tokens": tokens}}}))
+        args += ["-c" if datasette_1() else "-m", str(path)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(url + "/-/versions.json", timeout=1)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("datasette did not start: " + proc.stderr.read().decode()[-2000:])
 
 
 # -- ccusage's reports (tests/fixtures/expected/ccusage-*.json, made by make_ccusage_references.py) --

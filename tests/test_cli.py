@@ -152,8 +152,11 @@ def _snapshot(db) -> dict:
         out = {}
         for name in store.COUNTED:
             pk = ", ".join(f"[{c}]" for c in schema.TABLES[name].pk)
+            # a database's bookkeeping of its own writes (sessions.rev, ...) is no change to what happened
+            columns = ", ".join(f"[{c}]" for c in schema.TABLES[name].columns
+                                if c not in schema.BOOKKEEPING.get(name, ()))
             out[name] = {r[0]: (r[1:1 + len(schema.TABLES[name].pk)], r) for r in conn.execute(
-                f"select rowid, {pk}, * from [{name}]")}
+                f"select rowid, {pk}, {columns} from [{name}]")}
         return out
     finally:
         conn.close()

@@ -22,7 +22,7 @@ REQUIREMENTS = ["datasette==1.0a41", "datasette-vega", "sqlite-utils", "click", 
                 "datasette-mcp"]
 TESTS = ["tests/test_plugin.py", "tests/test_permissions.py", "tests/test_browser.py", "tests/test_session_page.py",
          "tests/test_agents_plugin.py", "tests/test_otel.py", "tests/test_reconciliation.py", "tests/test_report_pages.py",
-         "tests/test_mcp.py"]
+         "tests/test_mcp.py", "tests/test_team_server.py", "tests/test_machines.py"]
 
 
 def _python() -> Path:

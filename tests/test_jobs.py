@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from helpers import FIXTURES, PROJECTS, claude_ingest, rows
+from helpers import FIXTURES, PROJECTS, claude_ingest, facts, rows
 from ingest import backfill
 from ingest.load.jobs import ingest_job, ingest_job_file
 from ingest.parse.jobs import parse_job, read_output
@@ -88,7 +88,7 @@ def dump(db):
     conn = sqlite3.connect(db)
     names = [r[0] for r in conn.execute(
         "select name from sqlite_master where type = 'table' and name not like '%fts%' and name != 'ingest_runs'")]
-    out = {n: sorted(map(repr, conn.execute(f"select * from [{n}]"))) for n in names}
+    out = {n: sorted(map(repr, conn.execute(f"select {facts(conn, n)} from [{n}]"))) for n in names}
     conn.close()
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES, claude_ingest, rows
+from helpers import FIXTURES, claude_ingest, facts, rows
 from ingest.load import hooks as hook_module
 from ingest.load import opencode as oc
 from ingest.install import install_opencode_plugin, opencode_plugin_source
@@ -248,7 +248,7 @@ def data_tables(db):
     conn = sqlite3.connect(db)
     names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table' and name not like "
                                         "'%fts%' and name not in ('ingest_runs', 'ingest_files')")]
-    out = {n: sorted(map(repr, conn.execute(f"select * from [{n}]"))) for n in names}
+    out = {n: sorted(map(repr, conn.execute(f"select {facts(conn, n)} from [{n}]"))) for n in names}
     conn.close()
     return out
 

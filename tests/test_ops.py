@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EDGE, PROJECTS, claude_ingest, copy_tree, environ, rows
+from helpers import EDGE, PROJECTS, claude_ingest, copy_tree, environ, facts, rows
 from datasette_claude.resources import canned_queries
 from ingest import backfill, ops, schema
 from ingest.load.hooks import handle, spool, spool_paths
@@ -38,7 +38,7 @@ def count(db, table, where="1", params=()):
 def dump(db, tables):
     conn = sqlite3.connect(db)
     try:
-        return {t: sorted(map(repr, conn.execute(f"select * from [{t}]"))) for t in tables}
+        return {t: sorted(map(repr, conn.execute(f"select {facts(conn, t)} from [{t}]"))) for t in tables}
     finally:
         conn.close()
 
@@ -124,7 +124,9 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     r = claude_ingest("status", "--db", db, "--git", repo, "--json", env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert list(s) == ["database", "tables", "newest", "hooks", "spool", "unpriced_models", "ingest_runs"]
+    assert list(s) == ["database", "tables", "newest", "hooks", "spool", "unpriced_models", "merged_archives",
+                       "ingest_runs"]
+    assert s["merged_archives"] == []  # nothing merged into this one
     assert s["database"]["path"] == str(db.resolve())
     assert s["database"]["file_bytes"] == db.stat().st_size
     wal = db.with_name(db.name + "-wal")
@@ -145,7 +147,7 @@ def test_status_json_reports_what_the_database_and_the_machine_hold(tmp_path, pr
     assert hooks["claude_code"] == {
         "settings": str(tmp_path / "home" / ".claude" / "settings.json"), "events": len(HOOK_EVENTS),
         "installed": len(HOOK_EVENTS), "missing": [], "databases": [str(db.resolve())], "this_database": True,
-        "error": None}
+        "error": None, "remote": []}
     assert hooks["opencode_plugin"] == {
         "path": str(tmp_path / "home" / ".config" / "opencode" / "plugins" / "claude-ingest.js"), "installed": True}
     assert hooks["git"]["installed"] is True and hooks["git"]["hook"].endswith("post-commit")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EDGE, FIXTURES, PROJECTS, claude_ingest, copy_tree, environ
+from helpers import EDGE, FIXTURES, PROJECTS, claude_ingest, copy_tree, environ, facts
 from ingest.errors import IngestError
 from ingest.load import workers
 from ingest.load.codex import ingest_codex
@@ -29,11 +29,11 @@ PRODUCT_TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_ev
 
 
 def dump(db: Path) -> dict:
-    """Every product table row for row (in rowid order: the order rows were written in, too), the
-    files' offsets and the skips (without run ids and times)."""
+    """Every product table row for row (in rowid order: the order rows were written in, too; without
+    the times a run records), the files' offsets and the skips (without run ids and times)."""
     conn = sqlite3.connect(db)
     try:
-        out = {t: conn.execute(f"select * from [{t}] order by rowid").fetchall() for t in PRODUCT_TABLES}
+        out = {t: conn.execute(f"select {facts(conn, t)} from [{t}] order by rowid").fetchall() for t in PRODUCT_TABLES}
         out["ingest_files"] = conn.execute(
             "select path, kind, session_id, agent_id, size, mtime_ns, offset, head_hash, lines, bad_lines, rereads "
             "from ingest_files order by path").fetchall()

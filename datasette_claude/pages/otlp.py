@@ -28,21 +28,6 @@ def _error(message: str, status: int) -> Response:
     return Response.json({"error": message}, status=status)
 
 
-async def _body(request) -> bytes | None:
-    """The request body, or None past MAX_BODY (read no further)."""
-    chunks, size = [], 0
-    more = True
-    while more:
-        message = await request.receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
 def _inflate(body: bytes, encoding: str) -> bytes | None:
     if encoding in ("", "identity"):
         return body
@@ -69,16 +54,6 @@ def _decode_protobuf(body: bytes) -> dict:
     return json_format.MessageToDict(message)
 
 
-def _database(datasette, request, names):
-    wanted = request.args.get("db")
-    if wanted and wanted not in names:
-        raise LookupError("db: no database written by claude-ingest is served under that name")
-    db = datasette.get_database(wanted or names[0])
-    if not db.is_mutable or not db.path:
-        raise PermissionError(f"database {db.name} is served read-only: it cannot receive events")
-    return db
-
-
 async def otlp_logs(datasette, request):
     try:  # the receivers' access rule, before anything is read
         machine = await receivers.authorize(datasette, request)
@@ -90,7 +65,7 @@ async def otlp_logs(datasette, request):
     if not names:
         return _error("no database written by claude-ingest is being served", 404)
     try:
-        db = _database(datasette, request, names)
+        db = receivers.target_database(datasette, request, names)
     except LookupError as e:
         return _error(str(e), 400)
     except PermissionError as e:
@@ -98,7 +73,7 @@ async def otlp_logs(datasette, request):
     kind = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
     if kind not in (PROTOBUF, JSON):
         return _error(f"Content-Type must be {PROTOBUF} or {JSON}", 415)
-    body = await _body(request)
+    body = await receivers.read_body(request, MAX_BODY)
     if body is None:
         return _error(f"a request larger than {MAX_BODY:,} bytes", 413)
     try:

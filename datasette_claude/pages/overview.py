@@ -1,7 +1,7 @@
 """The overview page, ``/-/claude``: the few figures and charts a person looks at first.
 
 Over a window of days ending at the latest recorded activity (or any range), narrowed by project,
-agent and machine: every figure and panel obeys every filter (the queries are in
+agent, machine and account: every figure and panel obeys every filter (the queries are in
 ``sql/overview.sql``). Each panel links to the canned query that asks the same question.
 """
 
@@ -24,7 +24,7 @@ MAX_DAYS = 3660  # ten years of days
 MAX_FILTER = 1000
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DAYS = re.compile(r"[0-9]{1,4}")
-FILTERS = ("project", "agent", "machine")
+FILTERS = ("project", "agent", "machine", "account")
 # the queries' filter, spelled the same in each of them: "[alias.]session_id in chosen"
 NO_FILTER = re.compile(r"\b(?:\w+\.)?session_id in chosen\b")
 
@@ -97,7 +97,7 @@ async def overview(datasette, request):
         "database": name, "db_path": db.path or f"{name}.db", "databases": offered, "start": start, "end": end, "days": days, "filters": filters,
         "latest": latest, "fmt": fmt, "labels": labels, "empty": not any(r["anything"][0].values()),
         "nothing_here": not r["figures"][0]["requests"] and not r["figures"][0]["calls"],
-        "choices": {f: [c for c in r["choices"] if c["filter"] == f] for f in ("agent", "machine")},
+        "choices": {f: [c for c in r["choices"] if c["filter"] == f] for f in ("agent", "machine", "account")},
         "projects": sorted(r["projects"], key=lambda p: -p["sessions"]),
         "f": r["figures"][0], "kinds": r["tokens_by_kind"][0], "models": r["cost_by_model"],
         "top_sessions": r["top_sessions"], "recent_failures": r["recent_failures"],

@@ -22,7 +22,7 @@ TITLES = {"daily": "Usage per day", "weekly": "Usage per week", "monthly": "Usag
           "session": "Usage per session", "blocks": "5-hour billing blocks"}
 TABS = {"daily": "Daily", "weekly": "Weekly", "monthly": "Monthly", "session": "Sessions", "blocks": "5-hour blocks"}
 PERIOD_KEY = {"daily": "date", "weekly": "week", "monthly": "month", "session": "sessionId"}
-OPTIONS = ("since", "until", "timezone", "project", "agent", "start_of_week", "order")
+OPTIONS = ("since", "until", "timezone", "project", "agent", "machine", "account", "start_of_week", "order")
 MAX_OPTION = 200  # a day, a zone name, a project's path: never near this
 # offered in the zone picker (any IANA name may be typed); the report's own zone is added
 ZONES = ("UTC", "America/Los_Angeles", "America/Denver", "America/Chicago", "America/New_York", "America/Sao_Paulo",
@@ -79,8 +79,12 @@ async def report_page(datasette, request):
                   "of": len(everything), "chart": everything[:25]}
     labels = await _session_labels(db, result, paging) if kind == "session" else {}
     zone = reports.zone_of(result)
-    agents = [r[0] for r in (await db.execute(
-        "select source from sessions where source is not null group by source order by count(*) desc")).rows]
+    # the menus: the database's agents, machines and accounts, the most sessions first
+    menus = {}
+    for column in ("source", "host", "account"):
+        menus[column] = [r[0] for r in (await db.execute(
+            f"select {column} from sessions where {column} is not null group by 1 order by count(*) desc, 1")).rows]
+    agents, machines, accounts = menus["source"], menus["host"], menus["account"]
     asked = {k: request.args.get(k) for k in OPTIONS + ("breakdown", "recent", "active") if request.args.get(k)}
     # the page of sessions is not carried to the other reports
     page_url = (lambda n: url(page=n)) if paging else None
@@ -92,7 +96,7 @@ async def report_page(datasette, request):
 
     context = {
         "kind": kind, "title": TITLES[kind], "tabs": TABS, "database": name, "databases": offered, "multi": multi,
-        "r": result["report"], "asked": asked, "breakdown": breakdown, "fmt": fmt, "agents": agents,
+        "r": result["report"], "asked": asked, "breakdown": breakdown, "fmt": fmt, "agents": agents, "machines": machines, "accounts": accounts,
         "zones": sorted(set(ZONES) | {result["report"]["timezone"]}), "url": url,
         "json_url": url(suffix=".json"), "short_model": reports.short_model, "paging": paging, "page_url": page_url,
         "chart": _chart(kind, {**result, "sessions": paging["chart"]} if paging else result, labels, zone),

@@ -1,6 +1,7 @@
 -- The overview's queries (datasette_claude/pages/overview.py), one per "-- name:" block. Each takes the
 -- same filters, bound: :start and :end (UTC days, inclusive), :project (a whole path, or part of one),
--- :agent (sessions.source: claude, opencode, ...) and :machine (sessions.host); '' means any.
+-- :agent (sessions.source: claude, opencode, ...), :machine (sessions.host) and :account
+-- (sessions.account: the Claude Code config directory); '' means any.
 -- The per-day rollups answer them (they keep the days pruned from the detail).
 
 -- name: chosen_sessions
@@ -14,6 +15,7 @@ select id from sessions
                                    else '%' || :project || '%' end))
    and (coalesce(:agent, '') = '' or source = :agent)
    and (coalesce(:machine, '') = '' or host = :machine)
+   and (coalesce(:account, '') = '' or account = :account)
 
 -- name: latest_activity
 select max(day) from usage_daily where day != ''
@@ -116,6 +118,8 @@ select t.tool_use_id, t.session_id, s.label, t.tool_name, t.command, t.file_path
 select 'agent' as filter, source as value, count(*) as sessions from sessions where source is not null group by source
 union all
 select 'machine', host, count(*) from sessions where host is not null group by host
+union all
+select 'account', account, count(*) from sessions where account is not null group by account
 order by 1, 3 desc
 
 -- name: projects

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import click
 
-from .ops import prune, reprice, status
+from .ops import export, prune, reprice, status
 from .options import Commands
 from .reports import report
 from .setup import install_hooks, uninstall_hooks
-from .sources import (backfill, codex, crush, gemini, git_commit, hook, job, jsonl, opencode, opencode_event, otel,
-                      statusline)
+from .sources import (backfill, codex, crush, gemini, git_commit, hook, job, jsonl, merge, opencode, opencode_event,
+                      otel, statusline)
 
 
 @click.group(cls=Commands)
@@ -25,5 +25,5 @@ def cli():
 
 
 for _command in (backfill, hook, statusline, otel, job, opencode, opencode_event, codex, gemini, crush, jsonl,
-                 git_commit, install_hooks, uninstall_hooks, status, prune, reprice, report):
+                 git_commit, merge, export, install_hooks, uninstall_hooks, status, prune, reprice, report):
     cli.add_command(_command)

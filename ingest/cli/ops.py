@@ -1,4 +1,4 @@
-"""The operations commands: ``status``, ``prune`` and ``reprice``. They parse options, call
+"""The operations commands: ``status``, ``prune``, ``reprice`` and ``export``. They parse options, call
 :mod:`ingest.ops` and print what it returns (``--json``: as it returns it). A problem with what was
 asked for is an ``OpsError``: one line, exit 2 (:class:`.options.Commands`)."""
 
@@ -58,6 +58,37 @@ def prune(db_path, before, keep_days, dry_run, as_json):
     day = ops.before_day(before, keep_days)
     result = ops.prune(db_path, day, dry_run=dry_run)
     click.echo(json.dumps(result, indent=2) if as_json else ops.prune_text(result))
+
+
+@click.command()
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@click.option("--since", metavar="YYYY-MM-DD", help="The sessions active or changed since this day (UTC); "
+              "default: those changed since the last export (everything, the first time).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def export(out, db_path, since, quiet):
+    """Write what changed into OUT, a new small archive that `claude-ingest merge` reads: the
+    sessions changed since --since (or since the last export), whole, with everything keyed to them.
+
+    A machine ships its day this way instead of its whole database. Reads the database in one
+    snapshot (hooks may go on writing); records the export, so the next one starts where it ended.
+
+    \b
+    Examples:
+        claude-ingest export --since 2026-12-01 today.db
+        claude-ingest export day.db && scp day.db team:inbox/ && ssh team claude-ingest merge inbox/day.db --db team.db
+    """
+    from .. import ops
+    from ..load.merge import export as run_export
+    from ..reports import parse_day
+    from .sources import _progress
+
+    if not Path(db_path).expanduser().is_file():
+        raise ops.OpsError(f"no database at {db_path}")
+    day = parse_day(since, "--since").isoformat() if since else None
+    summary = run_export(db_path, out, since=day, progress=_progress(quiet, "Exporting"))
+    if not quiet:
+        click.echo(f"export {db_path}: {summary.line()}")
 
 
 @click.command()

@@ -12,6 +12,7 @@ import click
 
 from .. import store as store_mod
 from ..errors import IngestError
+from ..identity import MACHINE_ENV
 from ..paths import DB_ENV, default_db_path
 from ..redact import NO_REDACT_ENV
 
@@ -93,6 +94,22 @@ def jobs_option(command):
         "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
         help="Processes reading and parsing files while one writes (default: one per core, when there is "
              "more than a few MB to read; 1: all in this process).")(command)
+
+
+def machine_option(command):
+    """``--machine NAME``: the name of this machine in what the command writes (``sessions.host``);
+    default ``$CLAUDE_INGEST_MACHINE``, else the host name."""
+
+    def callback(ctx, param, value):
+        if value:
+            before = os.environ.get(MACHINE_ENV)
+            os.environ[MACHINE_ENV] = value
+            ctx.call_on_close(lambda: _restore(MACHINE_ENV, before))  # for this command only
+        return value
+
+    return click.option("--machine", metavar="NAME", expose_value=False, callback=callback, is_eager=True,
+                        help=f"This machine's name in what is written (default: ${MACHINE_ENV}, else the "
+                             "host name).")(command)
 
 
 def json_option(command):

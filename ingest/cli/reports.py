@@ -27,6 +27,9 @@ def report_options(command):
         click.option("--project", "-p", metavar="TEXT", help="Only sessions whose directory contains TEXT, or "
                      "whose transcripts are in the Claude Code project directory TEXT (-Users-me-app)."),
         click.option("--agent", type=click.Choice(sorted(AGENTS)), help="Only this agent's sessions."),
+        click.option("--machine", metavar="NAME", help="Only the sessions of this machine (sessions.host)."),
+        click.option("--account", metavar="DIR", help="Only the sessions of this Claude Code config directory "
+                     "(~/.claude, ~/.claude-work: sessions.account)."),
         click.option("--breakdown", "-b", is_flag=True, help="A row per model under each row."),
         click.option("--order", "-o", type=ORDER, help="Oldest first (asc, the default) or newest first; "
                      "sessions: the most costly first unless asc."),

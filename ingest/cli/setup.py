@@ -18,8 +18,15 @@ from .options import db_option, explicit_db, git_option, project_option, setting
 @click.option("--statusline", is_flag=True, help="Also make `claude-ingest statusline` Claude Code's statusLine "
               "(a statusLine command of your own keeps showing: ours runs it).")
 @click.option("--show-ours", is_flag=True, help="With --statusline over a command of your own: our line under yours.")
+@click.option("--remote", metavar="URL", help="Also post every event to a team server (`datasette team.db` with "
+              "this plugin) with Claude Code's http hooks: its address, or its /-/claude/hook URL.")
+@click.option("--token-env", metavar="VAR", help="With --remote: send `Authorization: Bearer $VAR`, Claude Code "
+              "reading VAR from its environment (the server's token for this machine).")
+@click.option("--machine", metavar="NAME", help="Name this machine NAME in what the hooks write (default: "
+              "$CLAUDE_INGEST_MACHINE, else the host name).")
 @click.pass_context
-def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_repo, statusline, show_ours):
+def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_repo, statusline, show_ours, remote,
+                  token_env, machine):
     """Add `claude-ingest hook` to Claude Code's settings, one handler per event.
 
     Keeps every other hook and setting, writes a backup first, and changes nothing when already
@@ -29,6 +36,10 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
     (--claude --opencode: both); --git adds the post-commit hook to either; --statusline makes
     `claude-ingest statusline` the statusLine (running yours, if you have one).
 
+    --remote URL adds Claude Code's http hooks posting every event to a team server as well (the
+    local hooks stay: they are the durable path when the server is down); --token-env names the
+    environment variable that holds this machine's token for it.
+
     \b
     Examples:
         claude-ingest install-hooks
@@ -36,13 +47,30 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
         claude-ingest install-hooks --opencode
         claude-ingest install-hooks --claude --opencode
         claude-ingest install-hooks --statusline --show-ours
+        claude-ingest install-hooks --remote https://team.example:8001 --token-env CLAUDE_TEAM_TOKEN
     """
     from .. import install
 
     db = explicit_db(ctx)
-    if claude or not opencode:
+    if token_env and not remote:
+        raise click.UsageError("--token-env goes with --remote URL")
+    if remote:
+        url = install.remote_url(remote)
         path = install.settings_path(project=project, settings=settings_file)
-        settings, added, updated = install.add_hooks(install.read_settings(path), install.command_line("hook", db))
+        settings, added, updated = install.add_remote_hooks(install.read_settings(path), url, token_env)
+        if added or updated:
+            backup = install.write_settings(path, settings)
+            done = [f"{what} http hooks to {url} for {len(events)} events"
+                    for what, events in (("added", added), ("updated", updated)) if events]
+            click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
+        else:
+            click.echo(f"{path}: http hooks to {url} already installed for all {len(install.HOOK_EVENTS)} events")
+        for note in install.remote_notes(url, token_env):
+            click.echo(f"note: {note}")
+    if claude or not (opencode or remote):
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, added, updated = install.add_hooks(install.read_settings(path),
+                                                     install.command_line("hook", db, machine))
         if added or updated:
             backup = install.write_settings(path, settings)
             done = [f"{what} claude-ingest hook for {len(events)} events ({', '.join(events)})"
@@ -76,14 +104,28 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
 @project_option
 @git_option("remove")
 @click.option("--statusline", is_flag=True, help="Also remove our statusLine, giving back yours if ours ran it.")
-def uninstall_hooks(claude, opencode, settings_file, project, git_repo, statusline):
+@click.option("--remote", metavar="URL", is_flag=False, flag_value="*", default=None,
+              help="The http hooks install-hooks --remote wrote (to URL, or given bare, to any team server) "
+                   "instead of the local ones; with --claude, both.")
+def uninstall_hooks(claude, opencode, settings_file, project, git_repo, statusline, remote):
     """Remove exactly what install-hooks added (handlers, git post-commit block, OpenCode plugin).
 
     Claude Code's handlers by default; --opencode the OpenCode plugin instead (--claude --opencode:
-    both); --git also the post-commit block; --statusline also our statusLine (yours given back)."""
+    both); --remote the http hooks to a team server; --git also the post-commit block; --statusline
+    also our statusLine (yours given back)."""
     from .. import install
 
-    if claude or not opencode:
+    if remote:
+        url = None if remote == "*" else install.remote_url(remote)
+        path = install.settings_path(project=project, settings=settings_file)
+        settings, removed = install.remove_remote_hooks(install.read_settings(path), url)
+        if removed:
+            backup = install.write_settings(path, settings)
+            click.echo(f"{path}: removed the http hooks to {url or 'a team server'} from {len(removed)} events; "
+                       f"backup at {backup}")
+        else:
+            click.echo(f"{path}: no http hook to {url or 'a team server'} to remove")
+    if claude or not (opencode or remote):
         path = install.settings_path(project=project, settings=settings_file)
         settings, removed = install.remove_hooks(install.read_settings(path))
         if removed:

@@ -1,7 +1,7 @@
 """The commands that read an input into the database: ``backfill`` (transcripts), ``hook`` (one hook
 payload), ``statusline`` (Claude Code's statusLine payload), ``otel`` (OpenTelemetry logs), ``job``
 (a headless run), ``opencode`` and ``opencode-event``, ``codex``, ``gemini``, ``crush`` (the Go
-OpenCode and Crush stores), ``jsonl`` (a legacy log) and ``git-commit``. Each parses its options and
+OpenCode and Crush stores), ``jsonl`` (a legacy log), ``git-commit`` and ``merge`` (other archives). Each parses its options and
 calls the library."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 
 from ..paths import claude_projects_dirs, existing_projects_dirs, samples_dir
-from .options import InputError, db_option, jobs_option, redaction_option
+from .options import InputError, db_option, jobs_option, machine_option, redaction_option
 
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
+@machine_option
 @redaction_option
 @jobs_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
@@ -72,6 +73,7 @@ _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bar and n
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
+@machine_option
 @redaction_option
 @jobs_option
 @_QUIET
@@ -96,6 +98,7 @@ def codex(paths, db_path, quiet, jobs):
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
+@machine_option
 @redaction_option
 @jobs_option
 @_QUIET
@@ -120,6 +123,7 @@ def gemini(paths, db_path, quiet, jobs):
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @db_option
+@machine_option
 @click.option("--force", is_flag=True, help="Read every store again, even the ones unchanged since the last run.")
 @redaction_option
 def crush(paths, db_path, force):
@@ -139,6 +143,34 @@ def crush(paths, db_path, force):
 
     summary = ingest_crush(db_path, list(paths) or None, force=force)
     click.echo(f"crush {db_path}: {summary.line()}")
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@db_option
+@redaction_option
+@_QUIET
+def merge(sources, db_path, quiet):
+    """Bring other claude-ingest archives into this one: another machine's database, one an older
+    version wrote, or what `claude-ingest export` wrote.
+
+    Rows go through the same merge rules as every other source, so the same session seen on two
+    machines is one set of rows, every row keeps the machine it came from, and merging again (or in
+    another order) changes nothing. A source merged before is read from where that merge stopped
+    (it is known by its identity, so a copy of the file is the same source). Each source is merged
+    whole or not at all; a source that is missing, locked, corrupt or not an archive is an error
+    (exit 2) before anything is written.
+
+    \b
+    Examples:
+        claude-ingest merge laptop.db desktop.db --db team.db
+        scp devbox:.claude/claude.db devbox.db && claude-ingest merge devbox.db
+    """
+    from ..load.merge import merge as run_merge
+
+    summary = run_merge(db_path, sources, progress=_progress(quiet, "Merging"))
+    if not quiet:
+        click.echo(f"merge {db_path}: {summary.line()}")
 
 
 def _has_transcripts(directory: Path) -> bool:
@@ -182,6 +214,7 @@ def _default_sources(db_path: Path) -> list[Path]:
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @db_option
+@machine_option
 def hook(db_path):
     """Store one Claude Code hook payload read on stdin (called by the hooks themselves).
 
@@ -203,6 +236,7 @@ def hook(db_path):
 @click.argument("file", required=False, default="-",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @db_option
+@machine_option
 @click.option("--job-id", help="The job's id (default: the run's session id).")
 @click.option("--prompt", help="The prompt the run was given, in full (default: the one in the stream, if any).")
 @click.option("--reuse-of", "reuse_of", metavar="JOB_ID", help="This run reused the prompt of that job.")
@@ -240,6 +274,7 @@ def job(file, db_path, job_id, prompt, reuse_of):
 @click.command()
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 @db_option
+@machine_option
 @click.option("--force", is_flag=True, help="Read every store again, even the ones unchanged since the last run.")
 @redaction_option
 def opencode(path, db_path, force):
@@ -266,6 +301,7 @@ def opencode(path, db_path, force):
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @db_option
+@machine_option
 @click.option("--chain", metavar="COMMAND", help="Your own statusLine command: run it on the same payload and "
               "show what it prints (install-hooks --statusline keeps one it finds this way).")
 @click.option("--show-ours", is_flag=True, help="With --chain: our line after theirs.")
@@ -292,6 +328,7 @@ def statusline(db_path, chain, show_ours):
 @click.argument("file", required=False, default="-",
                 type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @db_option
+@machine_option
 @redaction_option
 def otel(file, db_path):
     """Read Claude Code's OpenTelemetry log events (OTLP/JSON) from FILE, or stdin.
@@ -322,6 +359,7 @@ def otel(file, db_path):
 
 @click.command("opencode-event", context_settings={"ignore_unknown_options": True})
 @db_option
+@machine_option
 def opencode_event(db_path):
     """Store one OpenCode plugin event read on stdin (called by the plugin install-hooks --opencode puts in place).
 
@@ -368,6 +406,7 @@ def jsonl(file, table_name, pk, db_path):
 
 @click.command("git-commit")
 @db_option
+@machine_option
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
               help="Repository (default: the current directory).")
 @click.option("--rev", default="HEAD", show_default=True, help="Commit to record.")

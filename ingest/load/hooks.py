@@ -29,7 +29,7 @@ from pathlib import Path
 from .. import redact
 from .. import store as store_mod
 from ..clock import now_iso
-from ..identity import host
+from ..identity import MACHINE_ENV, host
 from ..parse import hooks as parser
 from ..paths import default_db_path
 from . import spool as spool_mod
@@ -67,10 +67,11 @@ def replay_spool(conn: sqlite3.Connection, db_path: Path, sink: "EventSink | Non
 
 
 def spool(db_path: Path, raw: bytes, received_at: str, sink: "EventSink | None" = None, *,
-          reason: str | None = None, size: int | None = None, budget: float | None = None) -> Path | None:
+          reason: str | None = None, size: int | None = None, budget: float | None = None,
+          event_id: str | None = None) -> Path | None:
     """Spool one event for this database (redacted, 0600, in a private directory); where it went."""
     return spool_mod.spool(db_path, raw, received_at, suffix=(sink or CLAUDE_HOOK).spool_suffix, reason=reason,
-                           size=size, budget=budget)
+                           size=size, budget=budget, event_id=event_id)
 
 
 def spool_paths(db_path: Path, sink: "EventSink | None" = None) -> list[Path]:
@@ -147,11 +148,12 @@ def salvage(head: bytes) -> dict | None:
 
 
 def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "hook",
-                event_id: str | None = None, size: int | None = None) -> bool:
+                event_id: str | None = None, size: int | None = None, machine: str | None = None) -> bool:
     """Store one Claude Code hook payload and what it says. Returns False if already stored.
 
     ``raw`` may be the head of a larger payload (``size`` says how large it was) or, replayed from
-    the spool, a redacted copy (``event_id`` is then the content hash of the original bytes)."""
+    the spool, a redacted copy (``event_id`` is then the content hash of the original bytes).
+    ``machine``: the machine the payload came from (a receiver's token names it), else this one."""
     size = len(raw) if size is None else size
     cut = size > len(raw)
     payload = None if cut else _loads(raw)
@@ -180,23 +182,49 @@ def write_event(conn: sqlite3.Connection, raw: bytes, received_at: str, *, sourc
         "agent_id": text("agent_id"), "tool_use_id": text("tool_use_id"), "cwd": text("cwd"),
         "source": source, "size": size, "payload": stored,
     }
-    return store_event(conn, row, (lambda conn: parser.records(fields, received_at, host())) if fields else None)
+    return store_event(conn, row, (lambda conn: parser.records(fields, received_at, machine or host())) if fields
+                       else None)
 
 
 CLAUDE_HOOK = EventSink("hook", write_event)
 
 
+def posted(body: bytes, machine: str | None) -> bytes:
+    """What the plugin's ``/-/claude/hook`` route hands over (and the spool keeps) for one payload
+    a Claude Code ``"type": "http"`` hook posted: the payload as it came, and the machine its token
+    names (None: this machine)."""
+    return json.dumps({"machine": machine, "body": body.decode("utf-8", "surrogateescape")},
+                      ensure_ascii=True).encode()
+
+
+def write_posted(conn: sqlite3.Connection, raw: bytes, received_at: str, *, source: str = "http-hook",
+                 event_id: str | None = None, size: int | None = None) -> bool:
+    """Store one posted payload (:func:`posted`) exactly as ``claude-ingest hook`` stores one read on
+    stdin, keyed by the same content hash of the payload's bytes, its rows labelled with the machine
+    the token named, never with one the payload names."""
+    envelope = json.loads(raw)
+    body = envelope["body"].encode("utf-8", "surrogateescape")
+    machine = envelope.get("machine") if isinstance(envelope.get("machine"), str) else None
+    return write_event(conn, body, received_at, source=source, event_id=event_id or parser.content_id(body),
+                       size=size, machine=machine)
+
+
+POSTED_HOOK = EventSink("http-hook", write_posted, spool_suffix=".http-hook", replay_source="http-hook-spool")
+
+
 def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: EventSink | None = None, *,
-           size: int | None = None, replay_budget: float | None = REPLAY_BUDGET_S) -> str:
+           size: int | None = None, replay_budget: float | None = REPLAY_BUDGET_S, event_id: str | None = None) -> str:
     """Store one event, or spool it; then replay what others spooled, for at most ``replay_budget``
-    seconds (0: not now). 'stored', 'duplicate', 'spooled' or 'lost'."""
+    seconds (0: not now). 'stored', 'duplicate', 'spooled' or 'lost'. ``event_id``: the event's
+    key when ``raw`` is an envelope around it (a posted hook payload), kept by the spool."""
     sink = sink or CLAUDE_HOOK
     received_at = received_at or now_iso()
     db_path = Path(spool_mod.db_key(db_path))  # a relative --db and an absolute one are one database
 
     def spool_it(e: BaseException) -> str:
         reason = f"{type(e).__name__}: {e}"[:200]
-        return "spooled" if spool(db_path, raw, received_at, sink, reason=reason, size=size) else "lost"
+        return "spooled" if spool(db_path, raw, received_at, sink, reason=reason, size=size,
+                                  event_id=event_id) else "lost"
 
     try:
         conn = store_mod.connect(db_path, timeout=BUSY_TIMEOUT_S)
@@ -204,7 +232,7 @@ def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: Even
         return spool_it(e)
     try:
         try:
-            stored = sink.write(conn, raw, received_at, size=size)
+            stored = sink.write(conn, raw, received_at, size=size, **({"event_id": event_id} if event_id else {}))
         except (sqlite3.Error, OSError) as e:
             return spool_it(e)
         if replay_budget != 0:
@@ -218,6 +246,13 @@ def handle(raw: bytes, db_path: Path, received_at: str | None = None, sink: Even
 
 
 def _parse_db(argv: list[str]) -> Path:
+    """The --db of the argv (default: the usual database); a --machine in it names this machine for
+    what this run writes (as CLAUDE_INGEST_MACHINE does)."""
+    for i, arg in enumerate(argv):
+        if arg == "--machine" and i + 1 < len(argv) and argv[i + 1].strip():
+            os.environ[MACHINE_ENV] = argv[i + 1].strip()
+        elif arg.startswith("--machine=") and arg[10:].strip():
+            os.environ[MACHINE_ENV] = arg[10:].strip()
     for i, arg in enumerate(argv):
         if arg == "--db" and i + 1 < len(argv):
             return Path(spool_mod.db_key(argv[i + 1]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 
@@ -159,3 +160,34 @@ def tool_call_fields(name: str | None, tool_input: dict) -> dict:
 def file_operation(name: str | None) -> str | None:
     tool = FILE_TOOLS.get(name)
     return tool[0] if tool else None
+
+
+# A home directory at the start of a path, as Claude Code writes them on macOS, Linux and Windows.
+# Claude Code's name for a project directory: its path with every other character a "-" (/a/b -> -a-b,
+# C:\\a -> C--a), then the file or the session's subagents directory.
+_ENCODED_DIR = re.compile(r"(?:-|[A-Za-z]--)[^/]*/.")
+_HOME = re.compile(r"^(?:/Users/[^/]+|/home/[^/]+|/root|[A-Za-z]:[\\/]Users[\\/][^\\/]+)(?=[\\/]|$)")
+
+
+def account_of(path) -> str | None:
+    """The Claude Code config directory a transcript, history file or hook payload comes from, with the
+    home directory as ``~`` (``~/.claude``, ``~/.claude-work``): people keep one per account with
+    ``CLAUDE_CONFIG_DIR``. ``<config>/projects/<dir>/...`` or ``<config>/history.jsonl``; None when
+    the path is in neither shape. A home is known by its shape (``/Users/me``, ``/home/me``), so a
+    server that a hook posts to names the poster's config directory as the poster's machine does."""
+    if not isinstance(path, str) or not path:
+        return None
+    text = path.replace("\\", "/")
+    at = text.rfind("/projects/")  # an encoded project directory has no slash: the last one is it
+    if at > 0 and text.endswith(".jsonl") and _ENCODED_DIR.match(text, at + len("/projects/")):
+        config = text[:at]
+    elif text.endswith("/history.jsonl"):
+        config = text[: -len("/history.jsonl")]
+    else:
+        return None
+    if not config:
+        return None
+    home = os.path.expanduser("~").replace("\\", "/")
+    if home not in ("", "~", "/") and (config == home or config.startswith(home + "/")):
+        return "~" + config[len(home):]
+    return _HOME.sub("~", config, count=1)

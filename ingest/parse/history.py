@@ -17,7 +17,7 @@ import hashlib
 import re
 from typing import Callable
 
-from .common import BadLine, utc_timestamp
+from .common import BadLine, account_of, utc_timestamp
 from .common import text_or_none as _str
 
 _PASTE = re.compile(r"\[Pasted text #(\d+)(?: \+\d+ lines)?\]")
@@ -83,7 +83,7 @@ class HistoryParser:
             if sid in self.known:
                 continue
             row = {"id": sid, "source": "claude", "project_path": project, "cwd": project, "host": self.host,
-                   "started_at": first, "ended_at": last}
+                   "account": account_of(self.path), "started_at": first, "ended_at": last}
             if sid.startswith("history:"):
                 row["title"] = f"Prompts in {project} (history.jsonl, no transcript)"
             out.append(("sessions", {k: v for k, v in row.items() if v is not None}))

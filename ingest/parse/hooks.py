@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .common import MAX_INT, file_operation, text_or_none, tool_call_fields, utc_timestamp
+from .common import MAX_INT, account_of, file_operation, text_or_none, tool_call_fields, utc_timestamp
 
 # The 31 events of the 2026-08 hooks reference.
 KNOWN_EVENTS = frozenset({
@@ -118,6 +118,7 @@ def records(p: dict, received_at: str, host: str | None = None) -> list[tuple[st
         session["permission_mode"] = p["permission_mode"]
     if text_or_none(p.get("transcript_path")):
         session["transcript_path"] = p["transcript_path"]
+        session["account"] = account_of(p["transcript_path"])
 
     if event == "SessionStart":
         session.update(model=text_or_none(p.get("model")), start_source=text_or_none(p.get("source")),

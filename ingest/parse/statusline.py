@@ -15,7 +15,7 @@ Standard library only: the statusline runs on the hook's light path.
 
 from __future__ import annotations
 
-from .common import MAX_INT, text_or_none, utc_timestamp
+from .common import MAX_INT, account_of, text_or_none, utc_timestamp
 
 BUCKET_S = 5  # at most one snapshot per session per this many seconds
 
@@ -94,7 +94,8 @@ def records(p: dict, received_at: str, host: str | None = None, payload: str | N
         row["payload"] = payload
     session = {"id": row["session_id"], "source": "claude", "host": host, "started_at": received_at,
                "ended_at": received_at, "model": row["model"], "version": row["version"],
-               "title": row["session_name"], "transcript_path": row["transcript_path"]}
+               "title": row["session_name"], "transcript_path": row["transcript_path"],
+               "account": account_of(row["transcript_path"])}
     if row["project_dir"] or row["cwd"]:
         session.update(project_path=row["project_dir"] or row["cwd"], cwd=row["cwd"])
     return [("sessions", {k: v for k, v in session.items() if v is not None}),

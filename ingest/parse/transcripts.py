@@ -24,6 +24,7 @@ from .. import pricing
 from .common import (
     COMPACT_SUMMARY,
     BadLine,
+    account_of,
     block_text,
     file_operation,
     prompt_text,
@@ -118,6 +119,9 @@ class TranscriptParser:
         out = []
         for sid, seen in self._sessions.items():
             row = {"id": sid, "source": "claude", "host": self.ctx.host}
+            account = account_of(self.ctx.path)
+            if account:
+                row["account"] = account
             row.update(seen.fields)
             row["started_at"], row["ended_at"] = seen.first, seen.last
             if self.ctx.kind == "main" and sid == self.ctx.session_hint:
