@@ -170,3 +170,51 @@ def test_jobs_option(tmp_path):
     assert ran.returncode == 0, ran.stderr
     assert "6 files read" in ran.stdout
     assert workers.available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_a_hook_beside_a_cold_backfill_with_workers_waits_less_than_its_busy_timeout(tmp_path):
+    """Real hook payloads written while a first backfill with two workers runs: each call returns
+    within the hook's busy timeout (stored, or spooled when the backfill held the lock), and after
+    the next backfill every payload is in the database once."""
+    import json
+
+    from hook_payloads import payloads_for_session
+    from ingest.load import hooks as hook_module
+
+    bench = _bench_module()
+    corpus = tmp_path / "corpus"
+    bench.generate(bench.Template(PROJECTS), 10, corpus)
+    db = tmp_path / "cold.db"
+    payloads = [json.dumps(p).encode() for p in
+                payloads_for_session(PROJECTS / "-Users-marot-spotter" / "fa812bfe-b295-4cca-9c2f-fdf01028cb46.jsonl")]
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(db), "-q",
+                             "--jobs", "2"], env=environ(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not db.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    seconds, outcomes, sent = [], [], []
+    for raw in payloads:
+        if proc.poll() is not None:
+            break
+        started = time.perf_counter()
+        outcomes.append(hook_module.handle(raw, db, replay_budget=0))
+        seconds.append(time.perf_counter() - started)
+        sent.append(raw)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    print(f"{len(sent)} hook calls beside the backfill, slowest {max(seconds):.3f} s: "
+          f"{ {o: outcomes.count(o) for o in set(outcomes)} }")
+    assert len(sent) >= 5, "the backfill ended before the hooks could run beside it"
+    assert max(seconds) < hook_module.BUSY_TIMEOUT_S + 0.5, max(seconds)
+    assert set(outcomes) <= {"stored", "spooled", "duplicate"}, outcomes
+    backfill(db, [corpus], jobs=1)  # replays what was spooled
+    conn = sqlite3.connect(db)
+    try:
+        stored = conn.execute("select count(*) from hook_events").fetchone()[0]
+    finally:
+        conn.close()
+    assert stored == len({hashlib_id(raw) for raw in sent})
+
+
+def hashlib_id(raw: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw).hexdigest()
