@@ -101,6 +101,74 @@ def database_problem(path, error: sqlite3.Error) -> str:
     return f"{path}: {text}"
 
 
+# --- a cold load: a first backfill into an empty database ---------------------------------------
+# Keeping the indexes no derivation reads up to date row by row is a fifth of what a first backfill
+# spends in SQLite; built once at its end they cost a fraction of that. What is put off is found
+# again from the schema's declarations (nothing is recorded): a run killed before it finished leaves
+# them missing (the database is whole, only slower to query), and the next backfill carries on
+# without them, then builds them. Full-text indexes stay live: a killed run's must match its tables.
+# the tables a backfill fills: only theirs are put off (and only while they are all empty)
+COLD_LOAD_TABLES = ("sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
+                    "prompts", "errors", *schema.ROLLUPS)
+
+
+def _declared_indexes() -> dict[str, tuple[str, str]]:
+    """The secondary indexes the schema declares on those tables: name -> (table, CREATE INDEX)."""
+    out = {}
+    for t in map(schema.TABLES.get, COLD_LOAD_TABLES):
+        for columns in t.indexes:  # named as sqlite-utils names them (schema.ensure makes them so)
+            name = f"idx_{t.name}_{'_'.join(columns)}"
+            out[name] = (t.name, f"create index if not exists [{name}] on [{t.name}] "
+                                 f"({', '.join(f'[{c}]' for c in columns)})")
+        for name, (columns, where) in t.partial_indexes.items():
+            out[name] = (t.name, f"create index if not exists [{name}] on [{t.name}] "
+                                 f"({', '.join(f'[{c}]' for c in columns)}) where {where}")
+    return out
+
+
+def _indexes_derivations_use(conn: sqlite3.Connection) -> set[str]:
+    """The indexes SQLite's plans for the derivations and rollups read (they run for every session
+    written, and so does a hook's: they keep theirs, or each would scan its whole table)."""
+    used = set()
+    for _, sql in schema.DERIVATIONS:
+        for row in conn.execute("explain query plan " + sql, {"session_id": ""}):
+            words = row[-1].split()
+            if "INDEX" in words and words.index("INDEX") + 1 < len(words):
+                used.add(words[words.index("INDEX") + 1])
+    return used
+
+
+def _existing_indexes(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("select name from sqlite_master where type = 'index'")}
+
+
+def start_cold_load(conn: sqlite3.Connection) -> bool:
+    """If the database holds nothing yet, put off the indexes no derivation reads until
+    :func:`finish_cold_load`; if a cold load was killed before it finished (they are missing), go
+    on without them. True if there is something to finish at the end."""
+    indexes = _declared_indexes()
+    if set(indexes) - _existing_indexes(conn):
+        return True
+    if any(conn.execute(f"select exists (select 1 from [{t}])").fetchone()[0] for t in COLD_LOAD_TABLES):
+        return False
+    used = _indexes_derivations_use(conn)
+    deferred = [n for n in indexes if n not in used]
+    with transaction(conn):
+        for name in deferred:
+            conn.execute(f"drop index if exists [{name}]")
+    return True
+
+
+def finish_cold_load(conn: sqlite3.Connection) -> None:
+    """Build what :func:`start_cold_load` put off (or a killed one left missing), each index in a
+    transaction of its own, so that a hook waiting to write waits for one of them at most."""
+    present = _existing_indexes(conn)
+    for name, (table, sql) in _declared_indexes().items():
+        if name not in present:
+            with transaction(conn):
+                conn.execute(sql)
+
+
 # Secrets are at most this long where a cut could meet one (a key block, a long JWT): text is
 # redacted up to the bound plus this much, then cut to the bound.
 REDACT_SLACK = 4096
@@ -255,13 +323,23 @@ class RowCounter:
 
     A row's state: added (new), changed (there before, a value differs), removed (there before,
     deleted: a hook's row merged into the transcript's), gone (added, then deleted), replaced (there
-    before and deleted, its rowid then taken by a new row: one removed and one added)."""
+    before and deleted, its rowid then taken by a new row: one removed and one added).
+
+    A table that is empty when counting starts (a first backfill) gets no triggers: every row it
+    holds at the end was added since, so it is counted then (with the rows another process added
+    meanwhile, a hook beside the backfill); a trigger on each of its rows cost 5% of a cold load."""
 
     ADDED, CHANGED, REMOVED, GONE, REPLACED = range(1, 6)
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.empty: set[str] = set()
         for name in COUNTED:
+            if not conn.execute(f"select exists (select 1 from main.[{name}])").fetchone()[0]:
+                self.empty.add(name)
+                for event in ("insert", "update", "delete"):
+                    conn.execute(f"drop trigger if exists temp.[claude_ingest_{event}_{name}]")
+                continue
             # one table per table, keyed by rowid: the cheapest b-tree a trigger can write to
             conn.execute(f"create temp table if not exists [claude_ingest_rows_{name}] "
                          f"(rid integer primary key, state integer)")
@@ -289,6 +367,11 @@ class RowCounter:
         """``{"added": Counter, "changed": Counter, "removed": Counter}`` per table, so far."""
         out = {"added": Counter(), "changed": Counter(), "removed": Counter()}
         for name in COUNTED:
+            if name in self.empty:
+                n = self.conn.execute(f"select count(*) from main.[{name}]").fetchone()[0]
+                if n:
+                    out["added"][name] += n
+                continue
             for state, n in self.conn.execute(
                     f"select state, count(*) from temp.[claude_ingest_rows_{name}] group by 1"):
                 if state in (self.ADDED, self.REPLACED):
@@ -307,7 +390,60 @@ class RowCounter:
             self.conn.execute(f"drop table if exists temp.[claude_ingest_rows_{name}]")
 
 
-class Store:
+class RowBuffer:
+    """Records made ready to store, held in memory: each row redacted and cut (schema.REDACTED and
+    BOUNDED), keyed by its table and columns, with the sessions and tables it touched. No database:
+    a worker process fills one and sends what it holds (:meth:`take`) to the process that writes."""
+
+    def __init__(self, *, redact_secrets: bool | None = None):
+        # Secrets are redacted before they are stored unless CLAUDE_INGEST_NO_REDACT=1 (--no-redact).
+        self.redact = redact.enabled() if redact_secrets is None else redact_secrets
+        self._pending: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
+        self._buffered = 0
+        self.touched_sessions: set[str] = set()
+        self.touched_tables: set[str] = set()
+
+    def add(self, table: str, row: dict) -> str | None:
+        """Hold ``row`` for ``table``; the session it belongs to, if any."""
+        columns = _PREPARED.get(table)
+        if columns:
+            for column, kind, limit in columns:
+                value = row.get(column)
+                if value is not None:
+                    row[column] = _prepare(value, kind, limit, self.redact)
+        if table == "sessions":
+            session_id = row.get("id")
+            if "seen_at" not in row:  # first seen now, by this machine (a merge brings the origin's)
+                row["seen_at"] = now_iso()
+        else:
+            session_id = row.get("session_id")
+        key = (table, tuple(row))
+        self._pending[key].append(tuple(row.values()))
+        self._buffered += 1
+        if session_id is not None:
+            self.touched_sessions.add(session_id)
+            self.touched_tables.add(table)
+        return session_id
+
+    def write(self, records) -> None:
+        for table, row in records:
+            self.add(table, row)
+
+    def take(self) -> tuple:
+        """What is held, as :meth:`Store.put` takes it (plain data: marshal and pickle write it);
+        the buffer is empty after."""
+        held = (dict(self._pending), self._buffered, self.touched_sessions, self.touched_tables)
+        self.discard()
+        return held
+
+    def discard(self) -> None:
+        """Forget what is held."""
+        self._pending = defaultdict(list)
+        self._buffered = 0
+        self.touched_sessions, self.touched_tables = set(), set()
+
+
+class Store(RowBuffer):
     """Buffers records and writes them in batches; the caller owns transactions (``begin``/``commit``)."""
 
     def __init__(self, conn: sqlite3.Connection, *, batch_size: int | None = 5000, redact_secrets: bool | None = None,
@@ -316,16 +452,11 @@ class Store:
         None buffers until ``flush``/``commit``, for a caller that opens its transaction only then.
         ``count_rows``: keep count of the rows added, changed and removed from now on (:meth:`counts`),
         for a command's summary; the hook path leaves it off."""
+        super().__init__(redact_secrets=redact_secrets)
         self.conn = conn
         self.batch_size = batch_size
-        # Secrets are redacted before they are stored unless CLAUDE_INGEST_NO_REDACT=1 (--no-redact).
-        self.redact = redact.enabled() if redact_secrets is None else redact_secrets
-        self._pending: dict[tuple[str, tuple[str, ...]], list[tuple]] = defaultdict(list)
-        self._buffered = 0
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self.counter = RowCounter(conn) if count_rows else None
-        self.touched_sessions: set[str] = set()
-        self.touched_tables: set[str] = set()
         # sessions with rows buffered, and with rows sent in this transaction: their rev is moved on
         # at commit (schema: sessions.rev), so merge and export know what changed since they read
         self._pending_sessions: set[str] = set()
@@ -370,9 +501,7 @@ class Store:
 
     def discard(self) -> None:
         """Forget buffered rows not yet sent (the caller rolls back what was)."""
-        self._pending.clear()
-        self._buffered = 0
-        self.touched_sessions, self.touched_tables = set(), set()
+        super().discard()
         self._pending_sessions = set()
 
     def rollback(self) -> None:
@@ -395,31 +524,25 @@ class Store:
 
     # writing ----------------------------------------------------------------------------------
     def add(self, table: str, row: dict) -> None:
-        columns = _PREPARED.get(table)
-        if columns:
-            for column, kind, limit in columns:
-                value = row.get(column)
-                if value is not None:
-                    row[column] = _prepare(value, kind, limit, self.redact)
-        if table == "sessions":
-            session_id = row.get("id")
-            if "seen_at" not in row:  # first seen now, by this machine (a merge brings the origin's)
-                row["seen_at"] = now_iso()
-        else:
-            session_id = row.get("session_id")
-        key = (table, tuple(row))
-        self._pending[key].append(tuple(row.values()))
-        self._buffered += 1
+        session_id = super().add(table, row)
         if session_id is not None:
-            self.touched_sessions.add(session_id)
-            self.touched_tables.add(table)
             self._pending_sessions.add(session_id)
         if self.batch_size is not None and self._buffered >= self.batch_size:
             self.flush()
 
-    def write(self, records) -> None:
-        for table, row in records:
-            self.add(table, row)
+    def put(self, held: tuple) -> None:
+        """Rows a :class:`RowBuffer` made ready (its :meth:`RowBuffer.take`), as if added here in
+        the order they were added there."""
+        pending, buffered, sessions, tables = held
+        mine = self._pending
+        for key, rows in pending.items():
+            mine[key].extend(rows)
+        self._buffered += buffered
+        self.touched_sessions |= sessions
+        self.touched_tables |= tables
+        self._pending_sessions |= sessions
+        if self.batch_size is not None and self._buffered >= self.batch_size:
+            self.flush()
 
     def flush(self) -> None:
         for key, rows in self._pending.items():

@@ -6,9 +6,12 @@ subagent's usage under its parent session; we key sessions by the sessionId insi
 test maps file names to session ids through ingest_files.
 """
 
+import sqlite3
+
 import pytest
 
-from helpers import load_expected
+from helpers import PROJECTS, load_expected
+from ingest import backfill
 
 TOKENS = {
     "inputTokens": "input_tokens",
@@ -18,6 +21,22 @@ TOKENS = {
 }
 DAILY = load_expected("ccusage-daily.json")
 SESSIONS = load_expected("ccusage-session.json")
+
+
+@pytest.fixture(scope="module", params=[1, 2], ids=["jobs1", "jobs2"])
+def parity_db(request, tmp_path_factory):
+    """The fixture transcripts backfilled in this process (--jobs 1) and by two worker processes."""
+    path = tmp_path_factory.mktemp(f"parity-jobs{request.param}") / "claude.db"
+    backfill(path, [PROJECTS], jobs=request.param)
+    return path
+
+
+@pytest.fixture
+def query(parity_db):
+    conn = sqlite3.connect(parity_db)
+    conn.row_factory = sqlite3.Row
+    yield lambda sql, params=(): [dict(r) for r in conn.execute(sql, params)]
+    conn.close()
 
 
 def _sums(query, where, params):

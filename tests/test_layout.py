@@ -64,5 +64,5 @@ def test_no_import_cycles():
 
 def test_each_source_has_a_parser_and_a_loader_of_the_same_name():
     parsers = {p.stem for p in (ROOT / "ingest" / "parse").glob("*.py")} - {"__init__", "common"}
-    loaders = {p.stem for p in (ROOT / "ingest" / "load").glob("*.py")} - {"__init__", "files", "runs", "spool"}
+    loaders = {p.stem for p in (ROOT / "ingest" / "load").glob("*.py")} - {"__init__", "files", "runs", "spool", "workers"}
     assert parsers == loaders, (parsers ^ loaders)

@@ -88,6 +88,14 @@ def _restore(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
+def jobs_option(command):
+    """``--jobs N``: worker processes that read and parse while one process writes."""
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+        help="Processes reading and parsing files while one writes (default: one per core, when there is "
+             "more than a few MB to read; 1: all in this process).")(command)
+
+
 def machine_option(command):
     """``--machine NAME``: the name of this machine in what the command writes (``sessions.host``);
     default ``$CLAUDE_INGEST_MACHINE``, else the host name."""

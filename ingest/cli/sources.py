@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from ..paths import claude_projects_dirs, existing_projects_dirs, samples_dir
-from .options import InputError, db_option, machine_option, redaction_option
+from .options import InputError, db_option, jobs_option, machine_option, redaction_option
 
 
 @click.command()
@@ -21,8 +21,9 @@ from .options import InputError, db_option, machine_option, redaction_option
 @db_option
 @machine_option
 @redaction_option
+@jobs_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
-def backfill(paths, db_path, quiet):
+def backfill(paths, db_path, quiet, jobs):
     """Read Claude Code transcripts into the database, incrementally.
 
     PATHS are projects directories, project directories or single .jsonl files; the default is
@@ -38,7 +39,7 @@ def backfill(paths, db_path, quiet):
     from ..load.transcripts import backfill as run_backfill
 
     paths = list(paths) or _default_sources(db_path)
-    summary = run_backfill(db_path, paths, progress=_progress(quiet, "Reading transcripts"))
+    summary = run_backfill(db_path, paths, progress=_progress(quiet, "Reading transcripts"), jobs=jobs)
     if not quiet:
         click.echo(f"backfill {db_path}: {summary.line()}")
 
@@ -55,13 +56,13 @@ def _progress(quiet: bool, label: str):
     return progress
 
 
-def _read_agent(name: str, label: str, what: str, paths, db_path, quiet, ingest, default) -> None:
+def _read_agent(name: str, label: str, what: str, paths, db_path, quiet, ingest, default, jobs=None) -> None:
     """The shared body of ``codex`` and ``gemini``: PATHS (default: the agent's home) read incrementally."""
     paths = list(paths) or [default()]
     if not any(Path(p).exists() for p in paths):
         click.echo(f"{name} {db_path}: no {what} at {paths[0]}; nothing to read")
         return
-    summary = ingest(db_path, paths, progress=_progress(quiet, label))
+    summary = ingest(db_path, paths, progress=_progress(quiet, label), jobs=jobs)
     if not quiet:
         click.echo(f"{name} {db_path}: {summary.line()}")
 
@@ -74,8 +75,9 @@ _QUIET = click.option("--quiet", "-q", is_flag=True, help="No progress bar and n
 @db_option
 @machine_option
 @redaction_option
+@jobs_option
 @_QUIET
-def codex(paths, db_path, quiet):
+def codex(paths, db_path, quiet, jobs):
     """Read Codex CLI sessions (rollouts) into the database, incrementally.
 
     PATHS are Codex homes, directories of rollouts or single rollout-*.jsonl files; the default is
@@ -90,7 +92,7 @@ def codex(paths, db_path, quiet):
     from ..load.codex import default_home, ingest_codex
 
     _read_agent("codex", "Reading Codex rollouts", "Codex CLI sessions", paths, db_path, quiet, ingest_codex,
-                default_home)
+                default_home, jobs)
 
 
 @click.command()
@@ -98,8 +100,9 @@ def codex(paths, db_path, quiet):
 @db_option
 @machine_option
 @redaction_option
+@jobs_option
 @_QUIET
-def gemini(paths, db_path, quiet):
+def gemini(paths, db_path, quiet, jobs):
     """Read Gemini CLI sessions and prompt logs into the database, incrementally.
 
     PATHS are Gemini homes (~/.gemini), their tmp/ directory, one project's folder or single files;
@@ -114,7 +117,7 @@ def gemini(paths, db_path, quiet):
     from ..load.gemini import default_dir, ingest_gemini
 
     _read_agent("gemini", "Reading Gemini sessions", "Gemini CLI sessions", paths, db_path, quiet, ingest_gemini,
-                default_dir)
+                default_dir, jobs)
 
 
 @click.command()

@@ -62,12 +62,13 @@ class CodexRun(Backfill):
         return False
 
 
-def ingest_codex(db, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
+def ingest_codex(db, paths: Iterable[Path] | None = None, *, progress=None, host=None,
+                 jobs: int | None = None) -> RunSummary:
     """Read the Codex rollouts under ``paths`` (default: ``$CODEX_HOME``, else ``~/.codex``) into
-    ``db``, a database path or an open connection. ``progress`` is as for ``backfill``."""
+    ``db``, a database path or an open connection. ``progress`` and ``jobs`` are as for ``backfill``."""
     paths = list(paths) if paths else [default_home()]
     with store_mod.opened(db) as conn:
-        run = CodexRun(conn, host=host)
+        run = CodexRun(conn, host=host, jobs=jobs)
         todo = run.pending(discover(paths))
         total = sum(st.st_size for _, st in todo if st is not None)
         with (progress(total) if progress else contextlib.nullcontext()) as bar:

@@ -81,6 +81,9 @@ class GeminiRun(Backfill):
     def skip_raw(raw: bytes) -> bool:
         return False
 
+    def reads_in_worker(self, tf: TranscriptFile) -> bool:
+        return tf.kind == "gemini"  # the whole-JSON files are read here, below
+
     def ingest_file(self, tf: TranscriptFile, st) -> None:
         if tf.kind == "gemini":
             return super().ingest_file(tf, st)
@@ -117,12 +120,14 @@ class GeminiRun(Backfill):
         self._read(len(data))
 
 
-def ingest_gemini(db, paths: Iterable[Path] | None = None, *, progress=None, host=None) -> RunSummary:
+def ingest_gemini(db, paths: Iterable[Path] | None = None, *, progress=None, host=None,
+                  jobs: int | None = None) -> RunSummary:
     """Read Gemini CLI's sessions and logs under ``paths`` (default ``$GEMINI_DATA_DIR``, else
-    ``~/.gemini/tmp``) into ``db``, a database path or an open connection."""
+    ``~/.gemini/tmp``) into ``db``, a database path or an open connection; ``jobs`` as for
+    ``backfill`` (the appended ``.jsonl`` sessions are read in the workers)."""
     paths = list(paths) if paths else [default_dir()]
     with store_mod.opened(db) as conn:
-        run = GeminiRun(conn, host=host)
+        run = GeminiRun(conn, host=host, jobs=jobs)
         todo = run.pending(discover(paths))
         total = sum(st.st_size for _, st in todo if st is not None)
         with (progress(total) if progress else contextlib.nullcontext()) as bar:

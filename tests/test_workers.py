@@ -1,0 +1,220 @@
+"""Backfill with worker processes (issue 17): the tables, the offsets, the skips and the summary are
+the same whatever the number of workers; a worker that fails is one error and nothing half-written;
+killing the backfill leaves no worker behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import EDGE, FIXTURES, PROJECTS, claude_ingest, copy_tree, environ, facts
+from ingest.errors import IngestError
+from ingest.load import workers
+from ingest.load.codex import ingest_codex
+from ingest.load.gemini import ingest_gemini
+from ingest.load.transcripts import backfill
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT_TABLES = ["sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
+                  "prompts", "errors", "usage_daily", "usage_15min", "tool_daily", "file_daily"]
+
+
+def dump(db: Path) -> dict:
+    """Every product table row for row (in rowid order: the order rows were written in, too; without
+    the times a run records), the files' offsets and the skips (without run ids and times)."""
+    conn = sqlite3.connect(db)
+    try:
+        out = {t: conn.execute(f"select {facts(conn, t)} from [{t}] order by rowid").fetchall() for t in PRODUCT_TABLES}
+        out["ingest_files"] = conn.execute(
+            "select path, kind, session_id, agent_id, size, mtime_ns, offset, head_hash, lines, bad_lines, rereads "
+            "from ingest_files order by path").fetchall()
+        out["ingest_skips"] = conn.execute("select path, offset, reason, excerpt from ingest_skips "
+                                           "order by path, offset").fetchall()
+        out["fts"] = [conn.execute(f"select rowid, * from [{t}_fts] order by rowid").fetchall()
+                      for t in ("prompts", "tool_calls", "errors")]
+        return out
+    finally:
+        conn.close()
+
+
+def summary_figures(s) -> tuple:
+    return (s.files_seen, s.files_read, s.files_skipped, s.files_failed, s.bytes_read, s.lines, s.bad_lines,
+            {k: dict(v) for k, v in s.rows.items()}, dict(s.unpriced))
+
+
+def config_dir(dest: Path) -> Path:
+    """A Claude Code config dir: the real transcripts and the edge cases, prompt history, and
+    hand-made lines the real files lack (marked): a model no price source knows, a line that is not
+    JSON, one cut off by a crash mid-file and a last line still being written."""
+    projects = copy_tree(PROJECTS, dest / "projects")
+    edge = projects / "-edge-cases"
+    edge.mkdir()
+    for f in EDGE.glob("*.jsonl"):
+        shutil.copy(f, edge / f.name)
+    shutil.copy(FIXTURES / "claude-history" / "history.jsonl", dest / "history.jsonl")
+    real = (EDGE / "claude-code-log_edge_cases.jsonl").read_text()
+    # hand-made: an unknown model, then bad lines, then a partial last line
+    text = real.replace("claude-3-sonnet-20240229", "claude-opus-9").replace(
+        '"sessionId":"', '"sessionId":"hand-made-')
+    head, _, tail = text.partition("\n")
+    (edge / "hand-made-bad-lines.jsonl").write_text(
+        head + "\n{not json\n" + tail[: len(tail) // 2] + "\n" + tail + '{"type": "user", "mess')
+    return projects
+
+
+def test_one_and_two_workers_give_the_same_tables_offsets_skips_and_summary(tmp_path):
+    projects = config_dir(tmp_path / "config")
+    dbs, summaries = {}, {}
+    for jobs in (1, 2):
+        dbs[jobs] = tmp_path / f"jobs{jobs}.db"
+        summaries[jobs] = backfill(dbs[jobs], [projects], jobs=jobs)
+    one, two = dump(dbs[1]), dump(dbs[2])
+    assert one == two
+    assert summary_figures(summaries[1]) == summary_figures(summaries[2])
+    # what the comparison covers is really there
+    assert summaries[1].bad_lines >= 2 and summaries[1].unpriced.get("claude-opus-9")
+    assert len(one["api_requests"]) > 200 and one["ingest_skips"]
+    assert any(r[0].endswith("history.jsonl") for r in one["ingest_files"])
+
+    # The files grow (a session goes on): read from their offsets, with and without workers, the same.
+    for f in sorted(projects.rglob("*.jsonl"))[:3]:
+        lines = f.read_bytes().splitlines(keepends=True)
+        with open(f, "ab") as out:
+            out.write(b"".join(lines[: len(lines) // 3]).replace(b'"uuid":"', b'"uuid":"grown-'))
+    again = {jobs: backfill(dbs[jobs], [projects], jobs=jobs) for jobs in (1, 2)}
+    assert again[1].files_read == 4 and again[1].files_skipped > 5  # 3 grown, and the partial last line
+    assert summary_figures(again[1]) == summary_figures(again[2])
+    assert dump(dbs[1]) == dump(dbs[2])
+
+
+@pytest.mark.parametrize("ingest,source", [(ingest_codex, FIXTURES / "codex"), (ingest_gemini, FIXTURES / "gemini")],
+                         ids=["codex", "gemini"])
+def test_codex_and_gemini_with_workers_give_the_same_tables(tmp_path, ingest, source):
+    src = copy_tree(source, tmp_path / "src")
+    summaries = {jobs: ingest(tmp_path / f"jobs{jobs}.db", [src], jobs=jobs) for jobs in (1, 2)}
+    assert summaries[1].files_read > 1 and summaries[1].lines > 0
+    assert summary_figures(summaries[1]) == summary_figures(summaries[2])
+    assert dump(tmp_path / "jobs1.db") == dump(tmp_path / "jobs2.db")
+
+
+def test_pool_gives_events_in_the_order_of_the_tasks_and_a_failure_is_one_error():
+    # builtins.iter is a function of one task whose events are plain data: the pool's own behaviour
+    tasks = [(tuple(range(i, i + i % 5)), i % 5) for i in range(40)]
+    with workers.Pool("builtins:iter", 2) as pool:
+        assert [list(events) for events in pool.map(tasks)] == [list(t) for t, _ in tasks]
+    with pytest.raises(workers.WorkerFailed) as failed:
+        with workers.Pool("builtins:iter", 2) as pool:
+            for events in pool.map([((1, 2), 2), (5, 1)]):  # iter(5) raises in the worker
+                list(events)
+    assert isinstance(failed.value, IngestError)  # the command line says it in one line, exit 2
+    assert "\n" not in str(failed.value) and "TypeError: 'int' object is not iterable" in str(failed.value)
+    assert "Traceback" in failed.value.details
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("backfill_bench", ROOT / "bench" / "backfill_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+def test_workers_end_when_the_backfill_is_killed(tmp_path):
+    bench = _bench_module()
+    corpus = tmp_path / "corpus"
+    bench.generate(bench.Template(PROJECTS), 4, corpus)
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(tmp_path / "k.db"),
+                             "-q", "--jobs", "2"], env=environ(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while len(_children(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    started = _children(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert len(started) == 2, "the backfill ended before its workers could be seen"
+    deadline = time.monotonic() + 10
+    while any(map(_alive, started)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(map(_alive, started)), "a worker outlived the backfill"
+
+
+def test_jobs_option(tmp_path):
+    projects = copy_tree(PROJECTS, tmp_path / "projects")
+    bad = claude_ingest("backfill", projects, "--db", tmp_path / "t.db", "--jobs", "0")
+    assert bad.returncode == 2 and "--jobs" in bad.stderr and "Traceback" not in bad.stderr
+    ran = claude_ingest("backfill", projects, "--db", tmp_path / "t.db", "-j", "2")
+    assert ran.returncode == 0, ran.stderr
+    assert "6 files read" in ran.stdout
+    assert workers.available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_a_hook_beside_a_cold_backfill_with_workers_waits_less_than_its_busy_timeout(tmp_path):
+    """Real hook payloads written while a first backfill with two workers runs: each call returns
+    within the hook's busy timeout (stored, or spooled when the backfill held the lock), and after
+    the next backfill every payload is in the database once."""
+    import json
+
+    from hook_payloads import payloads_for_session
+    from ingest.load import hooks as hook_module
+
+    bench = _bench_module()
+    corpus = tmp_path / "corpus"
+    bench.generate(bench.Template(PROJECTS), 10, corpus)
+    db = tmp_path / "cold.db"
+    payloads = [json.dumps(p).encode() for p in
+                payloads_for_session(PROJECTS / "-Users-marot-spotter" / "fa812bfe-b295-4cca-9c2f-fdf01028cb46.jsonl")]
+    proc = subprocess.Popen([sys.executable, "-m", "ingest", "backfill", str(corpus), "--db", str(db), "-q",
+                             "--jobs", "2"], env=environ(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not db.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    seconds, outcomes, sent = [], [], []
+    for raw in payloads:
+        if proc.poll() is not None:
+            break
+        started = time.perf_counter()
+        outcomes.append(hook_module.handle(raw, db, replay_budget=0))
+        seconds.append(time.perf_counter() - started)
+        sent.append(raw)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    print(f"{len(sent)} hook calls beside the backfill, slowest {max(seconds):.3f} s: "
+          f"{ {o: outcomes.count(o) for o in set(outcomes)} }")
+    assert len(sent) >= 5, "the backfill ended before the hooks could run beside it"
+    assert max(seconds) < hook_module.BUSY_TIMEOUT_S + 0.5, max(seconds)
+    assert set(outcomes) <= {"stored", "spooled", "duplicate"}, outcomes
+    backfill(db, [corpus], jobs=1)  # replays what was spooled
+    conn = sqlite3.connect(db)
+    try:
+        stored = conn.execute("select count(*) from hook_events").fetchone()[0]
+    finally:
+        conn.close()
+    assert stored == len({hashlib_id(raw) for raw in sent})
+
+
+def hashlib_id(raw: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw).hexdigest()
