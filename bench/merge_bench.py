@@ -50,7 +50,6 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
 GENERATOR_VERSION = 1
-TARGET_MS = 500
 FIXTURES = ROOT / "tests" / "fixtures" / "claude" / "projects"
 
 
@@ -334,14 +333,7 @@ def main(argv=None) -> int:
     print(f"team server: {server['posts']:,} real hook payloads posted to /-/claude/hook one after another "
           f"(a real datasette on 127.0.0.1, a token): p50 {server['p50']:.1f} ms, p95 {server['p95']:.1f} ms a post, "
           f"{server['per_second']:.0f} posts/s")
-    print(f"\n{'query (team database)':<56} {'median ms':>10}  status")
-    worst = 0.0
-    for label, ms, status in results:
-        flag = "" if status == 200 and ms < TARGET_MS else "  <-- MISS"
-        worst = max(worst, ms if status == 200 else float("inf"))
-        print(f"{label:<56} {ms:>10.0f}  {status}{flag}")
-    print(f"\nslowest: {worst:.0f} ms; target: every query and page under {TARGET_MS} ms: "
-          f"{'PASS' if worst < TARGET_MS else 'MISS'}")
+    _module("query_bench").print_results(results, "query (team database)")
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after")
     return 0
 

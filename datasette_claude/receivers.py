@@ -32,6 +32,8 @@ import re
 
 from datasette.utils.asgi import Forbidden, Response
 
+from . import databases
+
 PLUGIN = "datasette-claude"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # every route that writes: Datasette's CSRF check is not for them
@@ -131,6 +133,39 @@ def target_database(datasette, request, names):
     if not db.is_mutable or not db.path:
         raise PermissionError(f"database {db.name} is served read-only: it cannot receive events")
     return db
+
+
+def error(message: str, status: int) -> Response:
+    """A receiver's refusal: JSON, since exporters and Claude Code log the body."""
+    return Response.json({"error": message}, status=status)
+
+
+async def accept(datasette, request, *, what: str, types: tuple[str, ...], max_body: int):
+    """What every receiver does before it reads what it was sent, in this order: who may write
+    (:func:`authorize`), POST only, the database it writes to, its content type, its body within
+    ``max_body``. ``(machine, database, content type, body)``, or the Response that refuses it."""
+    try:  # the access rule, before anything is read
+        machine = await authorize(datasette, request)
+    except (Unauthorized, Misconfigured, Forbidden) as e:
+        return refusal(e)
+    if request.method != "POST":
+        return Response.json({"error": f"POST {what} here"}, status=405, headers={"Allow": "POST"})
+    names = await databases.recognised(datasette)
+    if not names:
+        return error("no database written by claude-ingest is being served", 404)
+    try:
+        db = target_database(datasette, request, names)
+    except LookupError as e:
+        return error(str(e), 400)
+    except PermissionError as e:
+        return error(str(e), 403)
+    kind = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if kind not in types:  # what the senders send; a form post from a page is refused
+        return error(f"Content-Type must be {' or '.join(types)}", 415)
+    body = await read_body(request, max_body)
+    if body is None:
+        return error(f"a request larger than {max_body:,} bytes", 413)
+    return machine, db, kind, body
 
 
 def skips_csrf(scope) -> bool:

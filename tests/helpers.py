@@ -176,22 +176,26 @@ def plugin_config(tokens: dict) -> dict:
     return {"config": config} if datasette_1() else {"metadata": config}
 
 
-def serve(db: Path, tmp_path: Path, tokens: dict | None = None):
-    """``datasette DB`` as a real server on 127.0.0.1 (a free port), with the receivers' tokens if
-    given; (process, base URL). The caller terminates the process."""
+def serve(dbs, tmp_path: Path, tokens: dict | None = None, *, config: dict | None = None, args=()):
+    """``datasette DBS`` (a path or a list of them) as a real server on 127.0.0.1 (a free port), with
+    the receivers' tokens, or ``config`` as the user's own settings, if given, and more command-line
+    ``args``; (process, base URL). The caller terminates the process."""
     import socket
     import time
     import urllib.request
 
+    if tokens:
+        config = {"plugins": {"datasette-claude": {"tokens": tokens}}}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    args = [sys.executable, "-m", "datasette", str(db), "-h", "127.0.0.1", "-p", str(port)]
-    if tokens:
-        path = tmp_path / "plugin-config.json"
-        path.write_text(json.dumps({"plugins": {"datasette-claude": {"tokens": tokens}}}))
-        args += ["-c" if datasette_1() else "-m", str(path)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    paths = [dbs] if isinstance(dbs, (str, Path)) else list(dbs)
+    command = [sys.executable, "-m", "datasette", *map(str, paths), "-h", "127.0.0.1", "-p", str(port), *args]
+    if config:
+        path = tmp_path / f"config-{port}.json"
+        path.write_text(json.dumps(config))
+        command += ["-c" if datasette_1() else "-m", str(path)]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:

@@ -14,11 +14,9 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -27,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import datasette
 import pytest
 
+import helpers
 from helpers import FIXTURES, HOOKS, PROJECTS, ROOT, claude_ingest, environ, rows
 
 HAS_MCP = importlib.util.find_spec("datasette_mcp") is not None
@@ -77,28 +76,8 @@ def archive(tmp_path_factory):
 
 
 def serve(paths, tmp_path, config: dict | None = None):
-    """``datasette PATHS`` on 127.0.0.1 (a free port), with ``config`` as the user's own settings."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = [sys.executable, "-m", "datasette", *map(str, paths), "-h", "127.0.0.1", "-p", str(port),
-            "--secret", SECRET]
-    if config:
-        path = tmp_path / f"config-{port}.json"
-        path.write_text(json.dumps(config))
-        args += ["-c" if DATASETTE_1 else "-m", str(path)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/-/versions.json", timeout=1)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("datasette did not start: " + proc.stderr.read().decode()[-2000:])
+    """``datasette PATHS`` on 127.0.0.1, with ``config`` as the user's own settings and a fixed secret."""
+    return helpers.serve(paths, tmp_path, config=config, args=("--secret", SECRET))
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from datetime import datetime
 
 import pytest
 
-from helpers import FIXTURES, PROJECTS, claude_ingest, rows
+from helpers import FIXTURES, PROJECTS, claude_ingest, rows, serve
 
 otel_sdk = pytest.importorskip("opentelemetry.sdk._logs")
 from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: E402
@@ -41,31 +37,6 @@ def db(tmp_path):
     path = tmp_path / "claude.db"
     backfill(path, [PROJECTS])
     return path
-
-
-def serve(db, tmp_path, tokens: dict | None = None):
-    """``datasette claude.db`` on 127.0.0.1 (a free port), with the plugin's tokens if given."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    args = [sys.executable, "-m", "datasette", str(db), "-h", "127.0.0.1", "-p", str(port)]
-    if tokens:
-        config = {"plugins": {"datasette-claude": {"tokens": tokens}}}
-        path = tmp_path / "plugin-config.json"
-        path.write_text(json.dumps(config))
-        args += ["-c" if _datasette_1() else "-m", str(path)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/-/versions.json", timeout=1)
-            return proc, url
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("datasette did not start: " + proc.stderr.read().decode()[-2000:])
 
 
 @pytest.fixture

@@ -22,39 +22,22 @@ import hashlib
 import json
 from functools import partial
 
-from datasette.utils.asgi import Forbidden, Response
+from datasette.utils.asgi import Response
 
-from .. import databases, receivers
+from .. import receivers
 
 MAX_BODY = 64 * 1024 * 1024  # claude-ingest hook reads this much of a payload on stdin (hooks.MAX_PAYLOAD_BYTES)
 
 
-def _error(message: str, status: int) -> Response:
-    return Response.json({"error": message}, status=status)
+_error = receivers.error
 
 
 async def hook_event(datasette, request):
-    try:  # the receivers' access rule, before anything is read
-        machine = await receivers.authorize(datasette, request)
-    except (receivers.Unauthorized, receivers.Misconfigured, Forbidden) as e:
-        return receivers.refusal(e)
-    if request.method != "POST":
-        return Response.json({"error": "POST Claude Code hook payloads here"}, status=405, headers={"Allow": "POST"})
-    names = await databases.recognised(datasette)
-    if not names:
-        return _error("no database written by claude-ingest is being served", 404)
-    try:
-        db = receivers.target_database(datasette, request, names)
-    except LookupError as e:
-        return _error(str(e), 400)
-    except PermissionError as e:
-        return _error(str(e), 403)
-    kind = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if kind != "application/json":  # what Claude Code sends; a form post from a page is refused
-        return _error("Content-Type must be application/json", 415)
-    body = await receivers.read_body(request, MAX_BODY)
-    if body is None:
-        return _error(f"a payload larger than {MAX_BODY:,} bytes", 413)
+    accepted = await receivers.accept(datasette, request, what="Claude Code hook payloads",
+                                      types=("application/json",), max_body=MAX_BODY)
+    if isinstance(accepted, Response):
+        return accepted
+    machine, db, _, body = accepted
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError) as e:

@@ -16,16 +16,15 @@ import gzip
 import json
 import zlib
 
-from datasette.utils.asgi import Forbidden, Response
+from datasette.utils.asgi import Response
 
-from .. import databases, receivers
+from .. import receivers
 
 MAX_BODY = 16 * 1024 * 1024  # a batch of Claude Code's events is kilobytes; this is far past any
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 
 
-def _error(message: str, status: int) -> Response:
-    return Response.json({"error": message}, status=status)
+_error = receivers.error
 
 
 def _inflate(body: bytes, encoding: str) -> bytes | None:
@@ -55,27 +54,10 @@ def _decode_protobuf(body: bytes) -> dict:
 
 
 async def otlp_logs(datasette, request):
-    try:  # the receivers' access rule, before anything is read
-        machine = await receivers.authorize(datasette, request)
-    except (receivers.Unauthorized, receivers.Misconfigured, Forbidden) as e:
-        return receivers.refusal(e)
-    if request.method != "POST":
-        return Response.json({"error": "POST OTLP logs here"}, status=405, headers={"Allow": "POST"})
-    names = await databases.recognised(datasette)
-    if not names:
-        return _error("no database written by claude-ingest is being served", 404)
-    try:
-        db = receivers.target_database(datasette, request, names)
-    except LookupError as e:
-        return _error(str(e), 400)
-    except PermissionError as e:
-        return _error(str(e), 403)
-    kind = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
-    if kind not in (PROTOBUF, JSON):
-        return _error(f"Content-Type must be {PROTOBUF} or {JSON}", 415)
-    body = await receivers.read_body(request, MAX_BODY)
-    if body is None:
-        return _error(f"a request larger than {MAX_BODY:,} bytes", 413)
+    accepted = await receivers.accept(datasette, request, what="OTLP logs", types=(PROTOBUF, JSON), max_body=MAX_BODY)
+    if isinstance(accepted, Response):
+        return accepted
+    machine, db, kind, body = accepted
     try:
         body = _inflate(body, (request.headers.get("content-encoding") or "").strip().lower())
         if body is None:
