@@ -93,7 +93,7 @@ def jobs_option(command):
     return click.option(
         "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
         help="Processes reading and parsing files while one writes (default: one per core, when there is "
-             "more than a few MB to read; 1: all in this process).")(command)
+             "more than 64 MB to read; 1: all in this process).")(command)
 
 
 def machine_option(command):
