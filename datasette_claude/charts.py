@@ -52,6 +52,15 @@ def _day_tick(key: str, previous: str | None) -> str:
     return key if previous is None or previous[:4] != key[:4] else key[5:]
 
 
+def _x_tick(x: float, y: float, text: str, width: int) -> str:
+    """A label under the x axis, centred on ``x``, or ended at the chart's edge where a centred one
+    would be cut off (11px text: about 6.2 px a character)."""
+    half = 3.1 * len(text)
+    if x + half > width:
+        return f'<text x="{width - 1}" y="{y}" class="tick" text-anchor="end">{escape(text)}</text>'
+    return f'<text x="{x:.1f}" y="{y}" class="tick" text-anchor="middle">{escape(text)}</text>'
+
+
 def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: str = "", width: int = 720,
                     height: int = 220, label: str = "", calendar: bool = True) -> str:
     """Vertical bars per ``x`` (days in calendar order, the days between them shown as gaps; other
@@ -93,8 +102,7 @@ def stacked_columns(rows, x: str, y: str, series: str | None = None, *, unit: st
                        f'fill="{color}"><title>{escape(str(key))} {escape(str(name))}: '
                        f'{escape(fmt(value, unit))}</title></rect>')
         if i % every == 0:
-            out.append(f'<text x="{x0 + bar / 2:.1f}" y="{height - bottom + 14}" class="tick" '
-                       f'text-anchor="middle">{escape(_day_tick(key, shown_before))}</text>')
+            out.append(_x_tick(x0 + bar / 2, height - bottom + 14, _day_tick(key, shown_before), width))
             shown_before = str(key)
     if legend_rows:
         for j, name in enumerate(names[:12]):
@@ -189,8 +197,7 @@ def lines(rows, x: str, y: str, series: str | None = None, *, unit: str = "", wi
     before = None
     for i, key in enumerate(keys):
         if i % every == 0:
-            out.append(f'<text x="{left + i * step:.1f}" y="{height - bottom + 14}" class="tick" '
-                       f'text-anchor="middle">{escape(_day_tick(key, before))}</text>')
+            out.append(_x_tick(left + i * step, height - bottom + 14, _day_tick(key, before), width))
             before = key
     if len(data) > 1:
         for j, name in enumerate(list(data)[:6]):

@@ -118,6 +118,13 @@ def test_overview_page_draws_its_charts(server, browser):
     assert page.locator("svg.claude-chart rect.mark").count() > 20
     box = page.locator("svg.claude-chart").first.bounding_box()
     assert box["width"] > 300 and box["height"] > 100  # laid out, visible
+    # no axis label runs past its chart's edge (the last day's was cut in half)
+    cut = page.eval_on_selector_all("svg.claude-chart", """charts => charts.flatMap(svg => {
+        const edge = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll("text.tick")].map(t => t.getBoundingClientRect())
+            .filter(r => r.left < edge.left - 0.5 || r.right > edge.right + 0.5).map(r => [r.left, r.right, edge.right]);
+    })""")
+    assert cut == []
     assert "$12.77" in page.locator(".claude-figures").inner_text()
     _shot(page, "overview")
     # a chart's title leads to its canned query, where the chart is drawn too
