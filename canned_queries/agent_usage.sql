@@ -4,7 +4,7 @@
 --   requests, tokens, estimated cost, requests with no price (counted apart, never as $0), the cost
 --   the agents reported themselves where that is all they keep (Crush, the Go OpenCode), tool calls
 --   and failed calls. agent narrows to one agent, project to projects whose path contains the text.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account]
 -- chart: {type: columns, x: day, y: total_tokens, series: agent}
 -- hide_sql: true

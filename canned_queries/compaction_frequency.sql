@@ -3,7 +3,7 @@
 --   Compactions per day and session, automatic (the context window filled up) versus manual
 --   (/compact), with the context size just before. Sessions that compact often run long and lose
 --   detail each time.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account]
 -- chart: {type: columns, x: day, y: compactions, series: project, paths: true}
 -- hide_sql: true

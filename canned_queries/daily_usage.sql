@@ -3,7 +3,7 @@
 --   Tokens by kind and estimated cost (USD, from the shipped price table) per UTC day and model.
 --   Each API response is counted once. Requests whose model has no price are counted in
 --   unpriced_requests and left out of the cost, never counted as $0. Leave a field empty for all.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account]
 -- chart: {type: columns, x: day, y: cost_usd, series: model, unit: $}
 -- hide_sql: true

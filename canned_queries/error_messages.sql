@@ -3,7 +3,7 @@
 --   The most frequent errors, from failed tool calls and from the API (rate limits, overload,
 --   authentication), grouped by their first 160 characters. search narrows to messages containing
 --   that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, search, agent, machine, account]
 -- hints: {search: 'part of the message, e.g. timeout'}
 -- chart: {type: bars, label: message, y: occurrences, note: '{sessions} sessions'}

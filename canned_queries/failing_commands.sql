@@ -2,7 +2,7 @@
 -- description: >-
 --   Shell commands that fail most often, with how often they ran, their failure rate and the
 --   latest error. search narrows to commands containing that text; agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account, search]
 -- hints: {search: 'part of the command, e.g. pytest'}
 -- chart: {type: bars, label: command, y: failures, note: '{failures} of {runs} runs'}

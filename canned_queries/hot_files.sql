@@ -3,7 +3,7 @@
 --   The files agents touch most, by reads and by edits (edit, write, create), per project and
 --   over a date range. Files read again and again are candidates for a summary in CLAUDE.md; files
 --   edited again and again are where the work (or the churn) is.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account]
 -- chart: {type: bars, label: file_path, y: touches, paths: true, note: '{reads} reads, {edits} edits'}
 -- hide_sql: true

@@ -2,7 +2,7 @@
 -- description: >-
 --   Sessions, API requests, tokens and estimated cost per project (the directory the session
 --   started in), over a date range. Subagents count under their session's project.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account]
 -- chart: {type: bars, label: project, y: cost_usd, unit: $, paths: true, note: '{sessions} sessions'}
 -- hide_sql: true

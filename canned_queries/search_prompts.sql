@@ -2,7 +2,7 @@
 -- description: >-
 --   Full-text search over everything typed into the agents. Words are matched as a phrase; the
 --   match is highlighted in [brackets]. agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [q, project, agent, machine, account]
 -- hints: {q: 'words to find, as a phrase'}
 -- hide_sql: true

@@ -3,7 +3,7 @@
 --   Sessions ranked by estimated cost (or, with order_by, by tool_calls, errors or duration), with
 --   their tool calls, failed calls, compactions and subagents. Sessions started within the date range;
 --   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account, order_by]
 -- choices: {order_by: ['', tool_calls, errors, duration]}
 -- hints: {order_by: 'cost (the default), tool_calls, errors or duration'}

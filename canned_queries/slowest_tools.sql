@@ -3,7 +3,7 @@
 --   Average, longest and total time per tool, over calls whose duration is known (from the
 --   PostToolUse hook, or from the transcript's call and result times), per agent.
 --   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account, min_calls]
 -- hints: {min_calls: 'tools with at least this many timed calls (default 1)'}
 -- chart: {type: bars, label: tool_name, y: avg_seconds, unit: s, note: '{timed_calls} timed calls'}

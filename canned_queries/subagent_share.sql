@@ -3,7 +3,7 @@
 --   Per day, how much of the work and the cost went to subagents (the Agent tool, /btw, the
 --   compaction summariser; another agent's child sessions) rather than the main conversation.
 --   agent (claude, codex, gemini, opencode, opencode-go, crush) narrows to one agent's sessions.
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, agent, machine, account]
 -- chart: {type: lines, x: day, y: subagent_cost_share_pct, unit: '%'}
 -- hide_sql: true

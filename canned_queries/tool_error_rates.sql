@@ -3,7 +3,7 @@
 --   Calls, failures and failure rate per tool over a date range (and, optionally, one project):
 --   which tools fail, and how often. A failure is a tool result marked as an error (a non-zero
 --   exit code, a missing file, a rejected edit, a denied or interrupted call).
---   machine and account narrow to one machine's sessions, or one Claude Code config directory's.
+--   Machine and account narrow to one machine's sessions, or one Claude Code config directory's.
 -- params: [start, end, project, agent, machine, account, min_calls]
 -- hints: {min_calls: 'tools with at least this many calls (default 1)'}
 -- chart: {type: bars, label: tool_name, y: error_rate_pct, unit: '%', note: '{failures} of {calls} calls'}
