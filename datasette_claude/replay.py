@@ -131,7 +131,8 @@ def load(conn: sqlite3.Connection, session_id: str, *, page: int = 1, at: str | 
         lines, groups = taken_branch([line for line in chain if not line["agent_id"] and not line["is_sidechain"]])
         r.abandoned = sum(len(g) for g in groups.values())
     r.active_s = active_seconds([t for t in (_seconds(line["timestamp"]) for line in lines) if t is not None])
-    slots = _slots(conn, session_id, lines, agent, groups)
+    loose = _loose(conn, session_id)
+    slots = _slots(lines, agent, loose, groups)
     r.steps = len(slots)
     r.pages = max(1, math.ceil(len(slots) / PAGE_SIZE))
     if at:
@@ -139,7 +140,7 @@ def load(conn: sqlite3.Connection, session_id: str, *, page: int = 1, at: str | 
     else:
         r.page = min(max(1, page), r.pages)
     chosen = slots[(r.page - 1) * PAGE_SIZE: r.page * PAGE_SIZE]
-    r.entries = _entries(conn, session_id, chosen, r.subagents, chain, groups)
+    r.entries = _entries(conn, session_id, chosen, r.subagents, chain, loose, groups)
     r.picture = _picture(conn, session_id)
     return r
 
@@ -157,7 +158,14 @@ def _header(conn, r: Replay, session_id: str) -> None:
     r.jobs = _rows(conn, "jobs", session_id=session_id)
 
 
-def _slots(conn, session_id: str, lines: list[dict], agent: str | None,
+def _loose(conn, session_id: str) -> dict[str, list[dict]]:
+    """The session's steps no transcript line holds (hook-only calls, compactions, errors and
+    prompts), and its permission decisions: read once a page, for the timeline and its entries."""
+    return {name: _rows(conn, name, session_id=session_id) for name in
+            ("unplaced_tool_calls", "other_compactions", "other_errors", "other_prompts", "permission_decisions")}
+
+
+def _slots(lines: list[dict], agent: str | None, loose_rows: dict[str, list[dict]],
            groups: dict[str, list[dict]] | None = None) -> list[tuple]:
     """(time, kind, key) for every step of the timeline, in order: the lines of the branch (each
     followed by the branches a rewind abandoned there, folded), and the steps no line holds
@@ -169,13 +177,12 @@ def _slots(conn, session_id: str, lines: list[dict], agent: str | None,
             slots.append((line["timestamp"] or "", "abandoned", line["uuid"]))
     if agent is None:
         loose = [(c["started_at"] or c["ended_at"] or "", "call", c["tool_use_id"])
-                 for c in _rows(conn, "unplaced_tool_calls", session_id=session_id)]
-        loose += [(c["timestamp"] or "", "compaction", c["id"]) for c in _rows(conn, "other_compactions", session_id=session_id)]
-        loose += [(p["timestamp"] or "", "prompt", p["id"]) for p in _rows(conn, "other_prompts", session_id=session_id)]
-        loose += [(e["timestamp"] or "", "error", e["id"]) for e in _rows(conn, "other_errors", session_id=session_id)
-                  if not e["agent_id"]]
+                 for c in loose_rows["unplaced_tool_calls"]]
+        loose += [(c["timestamp"] or "", "compaction", c["id"]) for c in loose_rows["other_compactions"]]
+        loose += [(p["timestamp"] or "", "prompt", p["id"]) for p in loose_rows["other_prompts"]]
+        loose += [(e["timestamp"] or "", "error", e["id"]) for e in loose_rows["other_errors"] if not e["agent_id"]]
         loose += [(d["timestamp"] or "", "permission", d["id"])
-                  for d in _rows(conn, "permission_decisions", session_id=session_id) if not d["tool_use_id"]]
+                  for d in loose_rows["permission_decisions"] if not d["tool_use_id"]]
         times = [s[0] for s in slots]
         for item in sorted(loose):
             at = bisect.bisect_right(times, item[0])
@@ -203,7 +210,7 @@ def _page_of(conn, session_id: str, slots: list[tuple], at: str, groups: dict | 
 
 
 def _entries(conn, session_id: str, chosen: list[tuple], subagents: list[dict], chain: list[dict],
-             groups: dict[str, list[dict]] | None = None) -> list[dict]:
+             loose: dict[str, list[dict]], groups: dict[str, list[dict]] | None = None) -> list[dict]:
     uuids = json.dumps([key for _, kind, key in chosen if kind in ("line", "compaction", "error")])
     messages = {m["uuid"]: m for m in _rows(conn, "page_messages", uuids=uuids)}
     calls_by_line: dict[str, list] = {}
@@ -211,11 +218,11 @@ def _entries(conn, session_id: str, chosen: list[tuple], subagents: list[dict], 
         calls_by_line.setdefault(call["message_uuid"], []).append(call)
     compactions = {c["id"]: c for c in _rows(conn, "page_compactions", session_id=session_id, uuids=uuids)}
     errors = {e["id"]: e for e in _rows(conn, "page_errors", session_id=session_id, uuids=uuids)}
-    loose_calls = {c["tool_use_id"]: c for c in _rows(conn, "unplaced_tool_calls", session_id=session_id)}
-    loose_compactions = {c["id"]: c for c in _rows(conn, "other_compactions", session_id=session_id)}
-    loose_errors = {e["id"]: e for e in _rows(conn, "other_errors", session_id=session_id)}
-    loose_prompts = {p["id"]: p for p in _rows(conn, "other_prompts", session_id=session_id)}
-    decisions = _rows(conn, "permission_decisions", session_id=session_id)
+    loose_calls = {c["tool_use_id"]: c for c in loose["unplaced_tool_calls"]}
+    loose_compactions = {c["id"]: c for c in loose["other_compactions"]}
+    loose_errors = {e["id"]: e for e in loose["other_errors"]}
+    loose_prompts = {p["id"]: p for p in loose["other_prompts"]}
+    decisions = loose["permission_decisions"]
     decided = {}
     for d in decisions:
         if d["tool_use_id"]:
@@ -237,9 +244,9 @@ def _entries(conn, session_id: str, chosen: list[tuple], subagents: list[dict], 
             if entry:
                 out.append(entry)
             for call in calls_by_line.get(key, ()):
-                out.append(_call_entry(call, by_call, decided, conn, session_id, chain))
+                out.append(_call_entry(call, by_call, decided, conn, session_id, chain, loose))
         elif kind == "call" and key in loose_calls:
-            out.append(_call_entry(loose_calls[key], by_call, decided, conn, session_id, chain))
+            out.append(_call_entry(loose_calls[key], by_call, decided, conn, session_id, chain, loose))
         elif kind == "compaction" and key in loose_compactions:
             out.append({"kind": "compaction", **loose_compactions[key]})
         elif kind == "error" and key in loose_errors:
@@ -248,7 +255,7 @@ def _entries(conn, session_id: str, chosen: list[tuple], subagents: list[dict], 
             lines = groups[key]
             steps = [(line["timestamp"] or "", "line", line["uuid"]) for line in lines]
             out.append({"kind": "abandoned", "uuid": key, "lines": len(lines),
-                        "entries": _entries(conn, session_id, steps, subagents, chain)})
+                        "entries": _entries(conn, session_id, steps, subagents, chain, loose)})
         elif kind == "prompt" and key in loose_prompts:
             p = loose_prompts[key]
             out.append({"kind": "prompt", "uuid": p["uuid"] or p["id"], "prompt_id": p["prompt_id"] or p["id"],
@@ -281,19 +288,20 @@ def _line_entry(m: dict) -> dict | None:
     return None
 
 
-def _call_entry(call: dict, by_call: dict, decided: dict, conn, session_id: str, chain: list[dict]) -> dict:
+def _call_entry(call: dict, by_call: dict, decided: dict, conn, session_id: str, chain: list[dict],
+                loose: dict[str, list[dict]]) -> dict:
     entry = {"kind": "call", **call, "glance": glance(call), "decisions": decided.get(call["tool_use_id"], [])}
     agent = by_call.get(call["tool_use_id"])
     if agent:
-        entry["subagent"] = {**agent, "steps": _subagent_steps(conn, session_id, agent["agent_id"], chain)}
+        entry["subagent"] = {**agent, "steps": _subagent_steps(conn, session_id, agent["agent_id"], chain, loose)}
     return entry
 
 
-def _subagent_steps(conn, session_id: str, agent_id: str, chain: list[dict]) -> dict:
+def _subagent_steps(conn, session_id: str, agent_id: str, chain: list[dict], loose: dict[str, list[dict]]) -> dict:
     """The first steps of a subagent, for the nested section; the rest is on its own page."""
     lines = [line for line in chain if line["agent_id"] == agent_id]
     slots = [(line["timestamp"] or "", "line", line["uuid"]) for line in lines[:SUBAGENT_INLINE]]
-    entries = _entries(conn, session_id, slots, [], chain) if slots else []
+    entries = _entries(conn, session_id, slots, [], chain, loose) if slots else []
     return {"entries": entries, "total": len(lines), "more": len(lines) > SUBAGENT_INLINE}
 
 
