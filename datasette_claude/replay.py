@@ -161,8 +161,10 @@ def _header(conn, r: Replay, session_id: str) -> None:
 def _loose(conn, session_id: str) -> dict[str, list[dict]]:
     """The session's steps no transcript line holds (hook-only calls, compactions, errors and
     prompts), and its permission decisions: read once a page, for the timeline and its entries."""
-    return {name: _rows(conn, name, session_id=session_id) for name in
-            ("unplaced_tool_calls", "other_compactions", "other_errors", "other_prompts", "permission_decisions")}
+    loose = {name: _rows(conn, name, session_id=session_id) for name in
+             ("other_compactions", "other_errors", "other_prompts", "permission_decisions")}
+    loose["unplaced_tool_calls"] = _rows(conn, "tool_calls_shown", session_id=session_id, uuids="[]", unplaced=1)
+    return loose
 
 
 def _slots(lines: list[dict], agent: str | None, loose_rows: dict[str, list[dict]],
@@ -214,7 +216,7 @@ def _entries(conn, session_id: str, chosen: list[tuple], subagents: list[dict], 
     uuids = json.dumps([key for _, kind, key in chosen if kind in ("line", "compaction", "error")])
     messages = {m["uuid"]: m for m in _rows(conn, "page_messages", uuids=uuids)}
     calls_by_line: dict[str, list] = {}
-    for call in _rows(conn, "page_tool_calls", session_id=session_id, uuids=uuids):
+    for call in _rows(conn, "tool_calls_shown", session_id=session_id, uuids=uuids, unplaced=0):
         calls_by_line.setdefault(call["message_uuid"], []).append(call)
     compactions = {c["id"]: c for c in _rows(conn, "page_compactions", session_id=session_id, uuids=uuids)}
     errors = {e["id"]: e for e in _rows(conn, "page_errors", session_id=session_id, uuids=uuids)}

@@ -87,25 +87,10 @@ select m.uuid, m.parent_uuid, m.type, m.subtype, m.timestamp, m.agent_id, m.is_m
   left join prompts p on p.uuid = m.uuid and p.session_id = m.session_id
  where m.uuid in (select value from json_each(:uuids))
 
--- name: page_tool_calls
--- The tool calls made by the lines of one page (their assistant lines' uuids in :uuids).
-select tool_use_id, message_uuid, agent_id, tool_name, file_path, command, description, is_error,
-       substr(error_message, 1, 400) as error_head, length(input_json) as input_chars, output_size,
-       length(output_preview) as output_chars, interrupted, started_at, ended_at, duration_ms,
-       case when json_valid(input_json) then json_extract(input_json, '$.pattern') end as pattern,
-       case when json_valid(input_json) then json_extract(input_json, '$.path') end as path,
-       case when json_valid(input_json) then json_extract(input_json, '$.url') end as url,
-       case when json_valid(input_json) then json_extract(input_json, '$.query') end as query,
-       case when json_valid(input_json) then json_extract(input_json, '$.subagent_type') end as subagent_type,
-       case when json_valid(input_json) then substr(json_extract(input_json, '$.prompt'), 1, 300) end as task,
-       case when input_json is null or json_valid(input_json) then null else substr(input_json, 1, 300) end as raw_head,
-       substr(input_json, 1, 300) as input_head
-  from tool_calls
- where session_id = :session_id and message_uuid in (select value from json_each(:uuids))
- order by coalesce(started_at, ended_at)
-
--- name: unplaced_tool_calls
--- Calls known only from hooks (no transcript line to hang them on), placed by their time.
+-- name: tool_calls_shown
+-- The tool calls a page shows: those made by its lines (their assistant lines' uuids in :uuids), or
+-- with :unplaced = 1 those known only from hooks (no transcript line to hang them on), which the
+-- timeline places by their time.
 select tool_use_id, message_uuid, agent_id, tool_name, file_path, command, description, is_error,
        substr(error_message, 1, 400) as error_head, length(input_json) as input_chars, output_size,
        length(output_preview) as output_chars, interrupted, started_at, ended_at, duration_ms,
@@ -118,8 +103,10 @@ select tool_use_id, message_uuid, agent_id, tool_name, file_path, command, descr
        case when input_json is null or json_valid(input_json) then null else substr(input_json, 1, 300) end as raw_head,
        substr(input_json, 1, 300) as input_head
   from tool_calls t
- where session_id = :session_id and agent_id is null
-   and (message_uuid is null or not exists (select 1 from messages m where m.uuid = t.message_uuid))
+ where session_id = :session_id
+   and (message_uuid in (select value from json_each(:uuids))
+        or (:unplaced and agent_id is null
+            and (message_uuid is null or not exists (select 1 from messages m where m.uuid = t.message_uuid))))
  order by coalesce(started_at, ended_at)
 
 -- name: other_prompts
