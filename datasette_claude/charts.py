@@ -10,6 +10,8 @@ import re
 from collections import OrderedDict
 from html import escape
 
+from ingest import clock
+
 from .format import duration, money
 
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6",
@@ -224,17 +226,6 @@ IDLE_GAP_S = 15 * 60  # a longer pause is drawn as a break in the time axis, not
 BREAK_PX = 14
 
 
-def _epoch(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 class _TimeAxis:
     """Time to x, with pauses longer than IDLE_GAP_S cut down to a narrow break."""
 
@@ -268,9 +259,9 @@ def session_picture(requests: list[dict], calls: list[dict], compactions: list[d
                     height: int = 200) -> str:
     """Cost per API request (bars) and context size (line) over the session, tool calls as marks
     below (failed ones red), compactions as dashed lines; long pauses shown as breaks."""
-    req = [(t, r) for r in requests if (t := _epoch(r["timestamp"])) is not None]
-    cal = [(t, c) for c in calls if (t := _epoch(c["at"])) is not None]
-    com = [(t, c) for c in compactions if (t := _epoch(c["timestamp"])) is not None]
+    req = [(t, r) for r in requests if (t := clock.seconds(r["timestamp"])) is not None]
+    cal = [(t, c) for c in calls if (t := clock.seconds(c["at"])) is not None]
+    com = [(t, c) for c in compactions if (t := clock.seconds(c["timestamp"])) is not None]
     times = [t for t, _ in req] + [t for t, _ in cal] + [t for t, _ in com]
     label = "the session over time"
     if not times:

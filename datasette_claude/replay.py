@@ -15,7 +15,8 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+
+from ingest import clock
 
 from . import resources
 
@@ -32,15 +33,6 @@ def _rows(conn: sqlite3.Connection, name: str, **params) -> list[dict]:
     cur = conn.execute(_q(name), params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur]
-
-
-def _seconds(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 # -- the branch that was taken --------------------------------------------------------------------
@@ -130,7 +122,7 @@ def load(conn: sqlite3.Connection, session_id: str, *, page: int = 1, at: str | 
     else:
         lines, groups = taken_branch([line for line in chain if not line["agent_id"] and not line["is_sidechain"]])
         r.abandoned = sum(len(g) for g in groups.values())
-    r.active_s = active_seconds([t for t in (_seconds(line["timestamp"]) for line in lines) if t is not None])
+    r.active_s = active_seconds([t for t in (clock.seconds(line["timestamp"]) for line in lines) if t is not None])
     loose = _loose(conn, session_id)
     slots = _slots(lines, agent, loose, groups)
     r.steps = len(slots)

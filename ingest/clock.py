@@ -24,3 +24,13 @@ def iso(dt: datetime) -> str:
 def from_timestamp(seconds: float) -> str:
     """Epoch seconds (a file's mtime) as the database keeps times."""
     return iso(datetime.fromtimestamp(seconds, timezone.utc))
+
+
+def seconds(ts: str | None) -> float | None:
+    """A stored time as epoch seconds; None for none or one that does not read as a time."""
+    if not ts:
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
