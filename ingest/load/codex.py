@@ -10,7 +10,6 @@ last line waits, a rewritten one is read again; a bad line is counted and record
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from pathlib import Path
@@ -68,9 +67,4 @@ def ingest_codex(db, paths: Iterable[Path] | None = None, *, progress=None, host
     ``db``, a database path or an open connection. ``progress`` and ``jobs`` are as for ``backfill``."""
     paths = list(paths) if paths else [default_home()]
     with store_mod.opened(db) as conn:
-        run = CodexRun(conn, host=host, jobs=jobs)
-        todo = run.pending(discover(paths))
-        total = sum(st.st_size for _, st in todo if st is not None)
-        with (progress(total) if progress else contextlib.nullcontext()) as bar:
-            run.progress = bar.update if bar is not None else None
-            return run.run_pending(todo)
+        return CodexRun(conn, host=host, jobs=jobs).run_found(discover(paths), progress)

@@ -10,7 +10,6 @@ path is the session's ``project_path`` where one of those says it, else the fold
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -127,9 +126,4 @@ def ingest_gemini(db, paths: Iterable[Path] | None = None, *, progress=None, hos
     ``backfill`` (the appended ``.jsonl`` sessions are read in the workers)."""
     paths = list(paths) if paths else [default_dir()]
     with store_mod.opened(db) as conn:
-        run = GeminiRun(conn, host=host, jobs=jobs)
-        todo = run.pending(discover(paths))
-        total = sum(st.st_size for _, st in todo if st is not None)
-        with (progress(total) if progress else contextlib.nullcontext()) as bar:
-            run.progress = bar.update if bar is not None else None
-            return run.run_pending(todo)
+        return GeminiRun(conn, host=host, jobs=jobs).run_found(discover(paths), progress)

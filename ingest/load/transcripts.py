@@ -300,6 +300,15 @@ class Backfill:
             out.append((tf, st))
         return out
 
+    def run_found(self, found, progress=None) -> RunSummary:
+        """Read what ``found`` lists (``discover``'s files) that changed since the last run, with a
+        progress bar of its bytes when ``progress`` makes one: what each loader's command runs."""
+        todo = self.pending(found)
+        total = sum(st.st_size for _, st in todo if st is not None)
+        with (progress(total) if progress else contextlib.nullcontext()) as bar:
+            self.progress = bar.update if bar is not None else None
+            return self.run_pending(todo)
+
     def run_pending(self, todo: list[tuple[TranscriptFile, os.stat_result | None]]) -> RunSummary:
         """Read the files that :meth:`pending` picked; record the run; return its summary."""
         started = time.perf_counter()
@@ -450,10 +459,6 @@ def backfill(db, paths: Iterable[Path] | None = None, *, progress=None, host=Non
         run = Backfill(conn, host=host, jobs=jobs)
         try:
             run.replay_spool()
-            todo = run.pending(discover(paths))
-            total = sum(st.st_size for _, st in todo if st is not None)
-            with (progress(total) if progress else contextlib.nullcontext()) as bar:
-                run.progress = bar.update if bar is not None else None
-                return run.run_pending(todo)
+            return run.run_found(discover(paths), progress)
         finally:
             run.store.stop_counting()  # a caller's connection is left as it came
