@@ -39,6 +39,15 @@ from . import databases, permissions, resources
 from .pages.session import session_url
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+# The filters the history tools share, described once (the model reads these descriptions)
+Project = Annotated[Optional[str], Field(description="Only sessions in this project: a directory "
+                                                     "(/home/me/app, and below it) or any part of a path")]
+Since = Annotated[Optional[str], Field(description="Only from this day or time on: 2026-02-01, an ISO "
+                                                   "time, or how long ago (7d, 2 weeks)")]
+Agent = Annotated[Optional[str], Field(description="Only this agent's sessions: claude, codex, gemini, "
+                                                   "opencode, opencode-go, crush")]
+Databases = Annotated[Optional[str], Field(description="One database (default: every one you may see)")]
 TEXT_CHARS = 300  # a prompt, an error, a command: enough to recognise it, short enough for a context
 MATCH_CHARS = 400  # a snippet is 16 words, but a word may be a long one (a hash, a base64 blob)
 MAX_LIMIT = 50
@@ -393,14 +402,11 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
         ctx: Context,
         text: Annotated[str, Field(description="Words to find, all of them, in any order (an error message, "
                                                "a command, what a prompt asked)")],
-        project: Annotated[Optional[str], Field(description="Only sessions in this project: a directory "
-                                                            "(/home/me/app, and below it) or any part of a path")] = None,
-        since: Annotated[Optional[str], Field(description="Only from this day or time on: 2026-02-01, an ISO "
-                                                          "time, or how long ago (7d, 2 weeks)")] = None,
-        agent: Annotated[Optional[str], Field(description="Only this agent's sessions: claude, codex, gemini, "
-                                                          "opencode, opencode-go, crush")] = None,
+        project: Project = None,
+        since: Since = None,
+        agent: Agent = None,
         limit: Annotated[int, Field(description="Matches of each kind, newest first (at most 50)")] = 10,
-        database: Annotated[Optional[str], Field(description="One database (default: every one you may see)")] = None,
+        database: Databases = None,
     ) -> SearchResult:
         """Search the agents' history for prompts typed, tool calls (commands and their error
         output) and API errors containing all the words: "have we hit this error before?", "did we
@@ -436,7 +442,7 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
     async def session_summary(
         ctx: Context,
         session_id: Annotated[str, Field(description="The session's id (or its first 8 characters or more)")],
-        database: Annotated[Optional[str], Field(description="One database (default: every one you may see)")] = None,
+        database: Databases = None,
     ) -> SessionSummary:
         """What one agent session did: its prompts, the tools it used (calls and failures), the
         files it changed, its failed tool calls and API errors, its context compactions, subagents,
@@ -507,13 +513,11 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
         ctx: Context,
         path: Annotated[str, Field(description="The file: its absolute path, or the end of it "
                                                "(src/auth.py matches every .../src/auth.py)")],
-        project: Annotated[Optional[str], Field(description="Only sessions in this project: a directory "
-                                                            "(and below it) or any part of a path")] = None,
-        since: Annotated[Optional[str], Field(description="Only from this day or time on: 2026-02-01, an ISO "
-                                                          "time, or how long ago (7d, 2 weeks)")] = None,
-        agent: Annotated[Optional[str], Field(description="Only this agent's sessions")] = None,
+        project: Project = None,
+        since: Since = None,
+        agent: Agent = None,
         limit: Annotated[int, Field(description="Sessions, the latest first (at most 50)")] = 10,
-        database: Annotated[Optional[str], Field(description="One database (default: every one you may see)")] = None,
+        database: Databases = None,
     ) -> FileHistory:
         """Which sessions read or changed a file, when, and with what result: per session its reads,
         edits, writes and creations of the file, the calls on it that failed (with the error), its
@@ -581,7 +585,7 @@ def register_mcp_tools(datasette, mcp: MCPServer) -> None:
                                                              "(5-hour billing blocks); none: the totals")] = None,
         project: Annotated[Optional[str], Field(description="Only sessions whose directory contains this "
                                                             "(as claude-ingest report --project)")] = None,
-        agent: Annotated[Optional[str], Field(description="Only this agent's sessions: claude or opencode")] = None,
+        agent: Agent = None,
         timezone: Annotated[Optional[str], Field(description="The time zone days are counted in (an IANA "
                                                              "name; default the server's)")] = None,
         limit: Annotated[int, Field(description="Rows, at most 50 (the totals count them all)")] = 31,
