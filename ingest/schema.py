@@ -77,8 +77,11 @@ _USAGE_COLUMNS = (
 # A rollup row written through the store (only ``merge`` does: the days another archive pruned) keeps
 # the larger of two copies: sums of counts only grow as more of a day is seen, so the copy of the
 # machine that saw the whole day wins, whichever is merged first. Rollups are otherwise recomputed.
-_ROLLUP_MERGE = {c: "max" for c in ("requests", "input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                    "cache_read_input_tokens", "total_tokens", "cost_usd", "unpriced_requests",
+# What the usage rollups (usage_daily, usage_15min) sum, per day or 15 minutes, session and model
+_USAGE_SUMS = {"requests": INTEGER, "input_tokens": INTEGER, "output_tokens": INTEGER,
+               "cache_creation_input_tokens": INTEGER, "cache_read_input_tokens": INTEGER,
+               "total_tokens": INTEGER, "cost_usd": REAL, "unpriced_requests": INTEGER}
+_ROLLUP_MERGE = {c: "max" for c in (*_USAGE_SUMS,
                                     "calls", "failures", "interrupted", "timed_calls", "duration_ms_total",
                                     "duration_ms_max", "touches", "reads", "edits", "last_touched")}
 
@@ -468,14 +471,7 @@ TABLES: dict[str, Table] = {
                 "session_id": TEXT,
                 "model": TEXT,
                 "is_subagent": INTEGER,
-                "requests": INTEGER,
-                "input_tokens": INTEGER,
-                "output_tokens": INTEGER,
-                "cache_creation_input_tokens": INTEGER,
-                "cache_read_input_tokens": INTEGER,
-                "total_tokens": INTEGER,
-                "cost_usd": REAL,
-                "unpriced_requests": INTEGER,
+                **_USAGE_SUMS,
             },
             merge=_ROLLUP_MERGE,
             foreign_keys=(("session_id", "sessions", "id"),),
@@ -493,14 +489,7 @@ TABLES: dict[str, Table] = {
                 "session_id": TEXT,
                 "model": TEXT,
                 "is_subagent": INTEGER,
-                "requests": INTEGER,
-                "input_tokens": INTEGER,
-                "output_tokens": INTEGER,
-                "cache_creation_input_tokens": INTEGER,
-                "cache_read_input_tokens": INTEGER,
-                "total_tokens": INTEGER,
-                "cost_usd": REAL,
-                "unpriced_requests": INTEGER,
+                **_USAGE_SUMS,
                 "first_at": TEXT,
                 "last_at": TEXT,
             },
