@@ -120,6 +120,67 @@ def test_pool_gives_events_in_the_order_of_the_tasks_and_a_failure_is_one_error(
     assert "Traceback" in failed.value.details
 
 
+def test_workers_run_below_the_writer_and_send_through_a_wide_pipe():
+    # the writer is the pipeline's narrowest part: a worker yields the cores to it (module docstring)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    with workers.Pool("builtins:iter", 2) as pool:
+        assert [list(events) for events in pool.map([((1,), 1), ((2,), 1)])] == [[1], [2]]  # both have started
+        for worker in pool._workers:
+            assert os.getpriority(os.PRIO_PROCESS, worker.proc.pid) == min(19, mine + workers.NICENESS)
+            if int(Path("/proc/sys/fs/pipe-max-size").read_text()) >= workers.PIPE_BYTES:
+                import fcntl
+
+                assert fcntl.fcntl(worker.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == workers.PIPE_BYTES
+
+
+def _wal_frames(db: Path) -> tuple[int, int]:
+    """The WAL's frames, and how many of them are in the database file: mxFrame in the wal-index
+    header and nBackfill in its checkpoint info (https://sqlite.org/walformat.html)."""
+    import struct
+
+    shm = (db.parent / (db.name + "-shm")).read_bytes()[:136]
+    return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_backfill_checkpoints_less_often_then_puts_the_setting_back_with_the_wal_checkpointed(tmp_path, jobs):
+    """A backfill's writer lets the WAL grow to store.BULK_CHECKPOINT_PAGES before copying it into
+    the database; after the run its connection checkpoints as it did before, and nothing it wrote
+    waits in the WAL for the next writer (a hook) to copy."""
+    from ingest import store
+
+    db = tmp_path / "t.db"
+    projects = copy_tree(PROJECTS, tmp_path / "projects")
+    conn = store.connect(db)
+    try:
+        # one file first: the run below is not a cold load (whose deferred indexes are built after it)
+        backfill(conn, [min(projects.rglob("*.jsonl"), key=lambda p: p.stat().st_size)], jobs=1)
+        conn.execute("pragma wal_autocheckpoint = 777")
+        seen = []
+        original = store.Store.commit
+
+        def commit(self):
+            seen.append(self.conn.execute("pragma wal_autocheckpoint").fetchone()[0])
+            original(self)
+
+        store.Store.commit = commit
+        try:
+            summary = backfill(conn, [projects], jobs=jobs)
+        finally:
+            store.Store.commit = original
+        assert summary.files_read == 5
+        # every commit of the run at the bulk setting, but the last: the run's own record, after it
+        assert set(seen[:-1]) == {store.BULK_CHECKPOINT_PAGES} and seen[-1] == 777
+        assert conn.execute("pragma wal_autocheckpoint").fetchone()[0] == 777
+        # what the run wrote (never enough to reach the bulk setting) was checkpointed at its end, so
+        # the WAL started over: it holds the run's record only, a few pages of a database of hundreds
+        frames, copied = _wal_frames(db)
+        assert 0 < frames <= 16 and copied == 0
+        assert conn.execute("pragma page_count").fetchone()[0] > 300
+    finally:
+        conn.close()
+
+
 def _bench_module():
     spec = importlib.util.spec_from_file_location("backfill_bench", ROOT / "bench" / "backfill_bench.py")
     module = importlib.util.module_from_spec(spec)

@@ -314,23 +314,26 @@ class Backfill:
         started = time.perf_counter()
         started_at = now_iso()
         try:
-            committed = False
-            cold = store_mod.start_cold_load(self.conn)
-            remote = [(tf, st) for tf, st in todo if st is not None and self.reads_in_worker(tf)]
-            jobs = self._workers_for(remote)
-            with (workers.Pool(f"{__name__}:read_in_worker", jobs) if jobs else contextlib.nullcontext()) as pool:
-                results = pool.map([(self.task(tf, rows_every=ROWS_EVERY_BYTES), st.st_size) for tf, st in remote]) \
-                    if pool else None
-                for tf, st in todo:
-                    if tf.kind == history.KIND and not committed:
-                        self._commit()  # its lines find their sessions among the ones just read
-                        committed = True
-                    if results is not None and st is not None and self.reads_in_worker(tf):
-                        self._apply(tf, next(results))
-                    else:
-                        self.ingest_file(tf, st)
-            self._commit()
-            if cold:
+            with store_mod.bulk_load(self.conn):
+                committed = False
+                cold = store_mod.start_cold_load(self.conn)
+                remote = [(tf, st) for tf, st in todo if st is not None and self.reads_in_worker(tf)]
+                jobs = self._workers_for(remote)
+                with (workers.Pool(f"{__name__}:read_in_worker", jobs) if jobs else contextlib.nullcontext()) as pool:
+                    results = None
+                    if pool:
+                        results = pool.map([(self.task(tf, rows_every=ROWS_EVERY_BYTES), st.st_size)
+                                            for tf, st in remote])
+                    for tf, st in todo:
+                        if tf.kind == history.KIND and not committed:
+                            self._commit()  # its lines find their sessions among the ones just read
+                            committed = True
+                        if results is not None and st is not None and self.reads_in_worker(tf):
+                            self._apply(tf, next(results))
+                        else:
+                            self.ingest_file(tf, st)
+                self._commit()
+            if cold:  # each index a transaction, checkpointed as usual: a hook gets the lock between them
                 store_mod.finish_cold_load(self.conn)
         except BaseException:
             self.store.rollback()
