@@ -66,6 +66,24 @@ update sessions set seen_at = (select seen.seen_at from ({SEEN_AT_SQL}) seen whe
  where seen_at is null""")
 
 
+def fts_triggers(table: str, columns) -> dict[str, str]:
+    """The triggers that keep ``table``'s FTS index in step with it, by name, as the database holds
+    them: on insert and delete as sqlite-utils' ``enable_fts`` writes them, on update scoped to the
+    indexed columns (m002). A cold load drops them and writes them back from here."""
+    fts = f'"{table}_fts"'
+    quoted = [f'"{c}"' for c in columns]
+    cols = ", ".join(quoted)
+    insert = f"INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {', '.join(f'new.{c}' for c in quoted)});"
+    delete = f"INSERT INTO {fts} ({fts}, rowid, {cols}) VALUES('delete', old.rowid, {', '.join(f'old.{c}' for c in quoted)});"
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in quoted)
+    return {
+        f"{table}_ai": f'CREATE TRIGGER "{table}_ai" AFTER INSERT ON "{table}" BEGIN\n  {insert}\nEND',
+        f"{table}_ad": f'CREATE TRIGGER "{table}_ad" AFTER DELETE ON "{table}" BEGIN\n  {delete}\nEND',
+        f"{table}_au": f'CREATE TRIGGER "{table}_au" AFTER UPDATE ON "{table}" WHEN {changed} BEGIN\n'
+                       f"  {delete}\n  {insert}\nEND",
+    }
+
+
 def scope_fts_update_trigger(db, table: str, columns) -> None:
     """The update trigger of ``table``'s FTS index, re-indexing a row only when an indexed column
     changed (also applied to every FTS index ``schema.ensure`` creates)."""
@@ -73,17 +91,8 @@ def scope_fts_update_trigger(db, table: str, columns) -> None:
     row = db.conn.execute("select sql from sqlite_master where type = 'trigger' and name = ?", (name,)).fetchone()
     if row and " WHEN " in row[0]:
         return
-    cols = ", ".join(f'"{c}"' for c in columns)
-    changed = " OR ".join(f'old."{c}" IS NOT new."{c}"' for c in columns)
-    old_values = ", ".join(f'old."{c}"' for c in columns)
-    new_values = ", ".join(f'new."{c}"' for c in columns)
     db.conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
-    db.conn.execute(
-        f'CREATE TRIGGER "{name}" AFTER UPDATE ON "{table}" WHEN {changed} BEGIN\n'
-        f'  INSERT INTO "{table}_fts" ("{table}_fts", rowid, {cols}) VALUES(\'delete\', old.rowid, {old_values});\n'
-        f'  INSERT INTO "{table}_fts" (rowid, {cols}) VALUES (new.rowid, {new_values});\n'
-        f"END"
-    )
+    db.conn.execute(fts_triggers(table, columns)[name])
 
 
 def apply(db) -> list[str]:

@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import redact
+from . import migrations, redact
 from . import schema
 from .clock import now_iso
 
@@ -103,10 +103,13 @@ def database_problem(path, error: sqlite3.Error) -> str:
 
 # --- a cold load: a first backfill into an empty database ---------------------------------------
 # Keeping the indexes no derivation reads up to date row by row is a fifth of what a first backfill
-# spends in SQLite; built once at its end they cost a fraction of that. What is put off is found
-# again from the schema's declarations (nothing is recorded): a run killed before it finished leaves
-# them missing (the database is whole, only slower to query), and the next backfill carries on
-# without them, then builds them. Full-text indexes stay live: a killed run's must match its tables.
+# spends in SQLite; built once at its end they cost a fraction of that. The full-text indexes the
+# same: their triggers cost the writer 2 s per GB (a trigger of any kind on tool_calls, whose rows
+# are large, costs 13 us a row before it does anything), a rebuild at the end 0.13 s. What is put
+# off is found again from the schema's declarations (nothing is recorded): a run killed before it
+# finished leaves the indexes and the full-text triggers missing (the database is whole, only slower
+# to query, and its search finds what was there before the kill only once the next backfill has
+# rebuilt it), and the next backfill carries on without them, then builds them.
 # the tables a backfill fills: only theirs are put off (and only while they are all empty)
 COLD_LOAD_TABLES = ("sessions", "api_requests", "messages", "tool_calls", "file_events", "compactions", "subagents",
                     "prompts", "errors", *schema.ROLLUPS)
@@ -126,6 +129,13 @@ def _declared_indexes() -> dict[str, tuple[str, str]]:
     return out
 
 
+def _full_text_triggers(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
+    """Those tables' full-text indexes (the ones this database has): table -> its triggers by name."""
+    present = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    return {t.name: migrations.fts_triggers(t.name, t.fts) for t in map(schema.TABLES.get, COLD_LOAD_TABLES)
+            if t.fts and f"{t.name}_fts" in present}
+
+
 def _indexes_derivations_use(conn: sqlite3.Connection) -> set[str]:
     """The indexes SQLite's plans for the derivations and rollups read (they run for every session
     written, and so does a hook's: they keep theirs, or each would scan its whole table)."""
@@ -138,35 +148,48 @@ def _indexes_derivations_use(conn: sqlite3.Connection) -> set[str]:
     return used
 
 
-def _existing_indexes(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("select name from sqlite_master where type = 'index'")}
+def _existing(conn: sqlite3.Connection, kind: str) -> set[str]:
+    return {r[0] for r in conn.execute("select name from sqlite_master where type = ?", (kind,))}
 
 
 def start_cold_load(conn: sqlite3.Connection) -> bool:
-    """If the database holds nothing yet, put off the indexes no derivation reads until
-    :func:`finish_cold_load`; if a cold load was killed before it finished (they are missing), go
-    on without them. True if there is something to finish at the end."""
-    indexes = _declared_indexes()
-    if set(indexes) - _existing_indexes(conn):
+    """If the database holds nothing yet, put off the indexes no derivation reads and the full-text
+    indexes until :func:`finish_cold_load`; if a cold load was killed before it finished (they are
+    missing), go on without them. True if there is something to finish at the end."""
+    indexes, triggers = _declared_indexes(), _full_text_triggers(conn)
+    if set(indexes) - _existing(conn, "index") or (
+            {name for named in triggers.values() for name in named} - _existing(conn, "trigger")):
         return True
     if any(conn.execute(f"select exists (select 1 from [{t}])").fetchone()[0] for t in COLD_LOAD_TABLES):
         return False
     used = _indexes_derivations_use(conn)
-    deferred = [n for n in indexes if n not in used]
     with transaction(conn):
-        for name in deferred:
-            conn.execute(f"drop index if exists [{name}]")
+        for name in indexes:
+            if name not in used:
+                conn.execute(f"drop index if exists [{name}]")
+        for named in triggers.values():
+            for name in named:
+                conn.execute(f'drop trigger if exists "{name}"')
     return True
 
 
 def finish_cold_load(conn: sqlite3.Connection) -> None:
-    """Build what :func:`start_cold_load` put off (or a killed one left missing), each index in a
-    transaction of its own, so that a hook waiting to write waits for one of them at most."""
-    present = _existing_indexes(conn)
+    """Build what :func:`start_cold_load` put off (or a killed one left missing), each index and
+    each full-text index (rebuilt from its table, its triggers back) in a transaction of its own,
+    so that a hook waiting to write waits for one of them at most."""
+    present = _existing(conn, "index")
     for name, (table, sql) in _declared_indexes().items():
         if name not in present:
             with transaction(conn):
                 conn.execute(sql)
+    present = _existing(conn, "trigger")
+    for table, named in _full_text_triggers(conn).items():
+        if set(named) - present:
+            with transaction(conn):
+                for name, sql in named.items():
+                    conn.execute(f'drop trigger if exists "{name}"')
+                    conn.execute(sql)
+                conn.execute(f"insert into [{table}_fts]([{table}_fts]) values ('rebuild')")
 
 
 # --- a bulk load: many commits in a row from one writer ----------------------------------------

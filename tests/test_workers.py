@@ -181,6 +181,62 @@ def test_a_backfill_checkpoints_less_often_then_puts_the_setting_back_with_the_w
         conn.close()
 
 
+def _full_text(conn) -> dict:
+    """Each full-text index's rows, and the triggers that keep it in step, as the database holds them."""
+    return {t: (conn.execute(f"select rowid, * from [{t}_fts] order by rowid").fetchall(),
+                dict(conn.execute("select name, sql from sqlite_master where type = 'trigger' and tbl_name = ? "
+                                  "and name like ? escape '!' order by name", (t, f"{t}!_a_"))))
+            for t in ("tool_calls", "prompts", "errors")}
+
+
+def test_a_first_backfill_builds_its_full_text_indexes_at_the_end_and_a_killed_one_is_finished_by_the_next(tmp_path):
+    """A cold load writes without the full-text triggers (store.start_cold_load), then rebuilds each
+    index from its table and puts its triggers back, as sqlite-utils and migration m002 write them:
+    the indexes equal those of a database whose triggers were live. A cold load that never got to
+    its end (killed: its triggers are missing) is finished by the next backfill."""
+    from ingest import migrations, schema, store
+
+    projects = copy_tree(PROJECTS, tmp_path / "projects")
+    live = store.connect(tmp_path / "live.db")  # triggers live all along: not a cold load (one row first)
+    live.execute("insert into errors (id, session_id, kind) values ('x', 'x', 'x')")
+    backfill(live, [projects], jobs=1)
+    live.execute("delete from errors where id = 'x'")
+    expected = _full_text(live)
+    assert len(expected["tool_calls"][0]) > 100 and len(expected["prompts"][0]) > 5
+    for table, (_, triggers) in expected.items():  # what schema.ensure made, sqlite-utils' text and m002's
+        assert triggers == migrations.fts_triggers(table, schema.TABLES[table].fts)
+
+    cold = store.connect(tmp_path / "cold.db")
+    seen = []
+    original = store.Store.commit
+
+    def commit(self):
+        seen.append(self.conn.execute("select count(*) from sqlite_master where type = 'trigger' and tbl_name "
+                                      "in ('tool_calls', 'prompts', 'errors') and name like '%!_a_' escape '!'"
+                                      ).fetchone()[0])
+        original(self)
+
+    store.Store.commit = commit
+    try:
+        backfill(cold, [projects], jobs=2)
+    finally:
+        store.Store.commit = original
+    assert seen[0] == 0 and seen[-1] == 3 * len(expected)  # none while it loaded; all back for its record
+    assert _full_text(cold) == expected
+    assert cold.execute("select count(*) from tool_calls_fts where tool_calls_fts match 'ecto'").fetchone()[0] > 0
+    cold.execute("insert into tool_calls_fts(tool_calls_fts, rank) values ('integrity-check', 1)")
+
+    killed = store.connect(tmp_path / "killed.db")
+    assert store.start_cold_load(killed)  # ... and killed here: no index, no trigger
+    assert _full_text(killed)["tool_calls"][1] == {}
+    backfill(killed, [projects], jobs=1)
+    assert _full_text(killed) == expected
+    backfill(killed, [projects], jobs=1)  # a warm run leaves them be
+    assert _full_text(killed) == expected
+    for conn in (live, cold, killed):
+        conn.close()
+
+
 def _bench_module():
     spec = importlib.util.spec_from_file_location("backfill_bench", ROOT / "bench" / "backfill_bench.py")
     module = importlib.util.module_from_spec(spec)
