@@ -58,26 +58,14 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
         url = install.remote_url(remote)
         path = install.settings_path(project=project, settings=settings_file)
         settings, added, updated = install.add_remote_hooks(install.read_settings(path), url, token_env)
-        if added or updated:
-            backup = install.write_settings(path, settings)
-            done = [f"{what} http hooks to {url} for {len(events)} events"
-                    for what, events in (("added", added), ("updated", updated)) if events]
-            click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
-        else:
-            click.echo(f"{path}: http hooks to {url} already installed for all {len(install.HOOK_EVENTS)} events")
+        _write_handlers(path, settings, added, updated, f"http hooks to {url}")
         for note in install.remote_notes(url, token_env):
             click.echo(f"note: {note}")
     if claude or not (opencode or remote):
         path = install.settings_path(project=project, settings=settings_file)
         settings, added, updated = install.add_hooks(install.read_settings(path),
                                                      install.command_line("hook", db, machine))
-        if added or updated:
-            backup = install.write_settings(path, settings)
-            done = [f"{what} claude-ingest hook for {len(events)} events ({', '.join(events)})"
-                    for what, events in (("added", added), ("updated", updated)) if events]
-            click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
-        else:
-            click.echo(f"{path}: claude-ingest hook already installed for all {len(install.HOOK_EVENTS)} events")
+        _write_handlers(path, settings, added, updated, "claude-ingest hook", name_events=True)
     if statusline:
         path = install.settings_path(project=project, settings=settings_file)
         settings, changed = install.add_statusline(install.read_settings(path), db, show_ours=show_ours)
@@ -96,6 +84,20 @@ def install_hooks(ctx, db_path, claude, opencode, settings_file, project, git_re
     if opencode:
         plugin, changed = install.install_opencode_plugin(db, project=project)
         click.echo(f"{plugin}: {'added' if changed else 'already has'} the claude-ingest OpenCode plugin")
+
+
+def _write_handlers(path, settings, added: list, updated: list, what: str, name_events: bool = False) -> None:
+    """Write ``settings`` to ``path`` (a backup first) if handlers were added or updated, and say
+    which, per event or in number; or say that ``what`` was already there for every event."""
+    from .. import install
+
+    if not (added or updated):
+        click.echo(f"{path}: {what} already installed for all {len(install.HOOK_EVENTS)} events")
+        return
+    backup = install.write_settings(path, settings)
+    done = [f"{verb} {what} for {len(events)} events" + (f" ({', '.join(events)})" if name_events else "")
+            for verb, events in (("added", added), ("updated", updated)) if events]
+    click.echo(f"{path}: {'; '.join(done)}" + (f"; backup at {backup}" if backup else ""))
 
 
 @click.command("uninstall-hooks")
