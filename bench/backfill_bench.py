@@ -132,23 +132,29 @@ class Template:
             return b"%08x" % (int(tok[:8], 16) ^ mask) + tok[8:]
         return tok + suffix  # msg_/req_/toolu_ ids and agent ids: a per-copy suffix
 
-    def mapping(self, k: int) -> dict[bytes, bytes]:
+    def mapping(self, k: int, days_back: int | None = None, digits: int = 4) -> dict[bytes, bytes]:
+        """Copy ``k``'s tokens: its ids (the suffix ``b`` and k in ``digits`` digits), its dates
+        ``days_back`` days back (default: k, modulo SPREAD_DAYS)."""
         # (k + 1) * odd constant mod 2^32 is a bijection: every copy gets its own mask, never 0.
         mask = ((k + 1) * 0x9E3779B1) & 0xFFFFFFFF
-        suffix = b"b%04d" % k
-        return {t: self._map_token(t, k, mask, suffix) for t in self.tokens}
+        suffix = b"b%0*d" % (digits, k)
+        days = k if days_back is None else days_back
+        return {t: self._map_token(t, days, mask, suffix) for t in self.tokens}
 
-    def write_copy(self, k: int, dest: Path, project_dirs: int = PROJECT_DIRS) -> int:
-        """Write copy ``k`` under ``dest`` (a projects dir); return the bytes written."""
-        m = self.mapping(k)
+    def write_mapped(self, m: dict[bytes, bytes], dest: Path, directory, unique: str, only: str | None = None) -> int:
+        """The fixtures (or the one named ``only``) with their tokens mapped by ``m``, each under
+        ``dest / directory(project)``, its name's ids mapped too (a name with none gets ``-unique``);
+        the bytes written."""
         written = 0
         for rel, parts in self.parts.items():
+            if only and rel.name != only:
+                continue
             project, *rest = rel.parts
-            new_rest = self.token_re.sub(lambda mo: m[mo.group(1)], "/".join(rest).encode()).decode()
-            if new_rest == "/".join(rest):  # no id in the name (tool_heavy.jsonl): make it unique
-                stem, _, ext = new_rest.partition(".")
-                new_rest = f"{stem}-{k:04d}.{ext}"
-            target = dest / f"{project}-b{k % project_dirs:02d}" / new_rest
+            name = self.token_re.sub(lambda mo: m[mo.group(1)], "/".join(rest).encode()).decode()
+            if name == "/".join(rest):  # no id in the name (tool_heavy.jsonl): make it unique
+                stem, _, ext = name.partition(".")
+                name = f"{stem}-{unique}.{ext}"
+            target = dest / directory(project) / name
             target.parent.mkdir(parents=True, exist_ok=True)
             out = parts[:]
             out[1::2] = [m[t] for t in parts[1::2]]
@@ -156,6 +162,11 @@ class Template:
             target.write_bytes(data)
             written += len(data)
         return written
+
+    def write_copy(self, k: int, dest: Path, project_dirs: int = PROJECT_DIRS) -> int:
+        """Write copy ``k`` under ``dest`` (a projects dir); return the bytes written."""
+        return self.write_mapped(self.mapping(k), dest, lambda project: f"{project}-b{k % project_dirs:02d}",
+                                 f"{k:04d}")
 
 
 def copies_for(mb: float, template: Template) -> int:

@@ -63,32 +63,11 @@ def _module(name: str):
 backfill_bench = _module("backfill_bench")  # its fixture template (fresh ids per copy) and measuring
 
 
-def mapping(template, k: int, days_back: int) -> dict:
-    """Copy ``k``'s ids (as backfill_bench makes them), its dates ``days_back`` days back."""
-    mask = ((k + 1) * 0x9E3779B1) & 0xFFFFFFFF
-    suffix = b"b%05d" % k
-    return {t: template._map_token(t, days_back, mask, suffix) for t in template.tokens}
-
-
 def write_copy(template, k: int, days_back: int, dest: Path, only: str | None = None) -> int:
-    m = mapping(template, k, days_back)
-    written = 0
-    for rel, parts in template.parts.items():
-        if only and rel.name != only:
-            continue
-        project, *rest = rel.parts
-        name = template.token_re.sub(lambda mo: m[mo.group(1)], "/".join(rest).encode()).decode()
-        if name == "/".join(rest):  # no id in its name (tool_heavy.jsonl): one of its own
-            stem, _, ext = name.partition(".")
-            name = f"{stem}-{k:05d}.{ext}"
-        target = dest / project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        out = parts[:]
-        out[1::2] = [m[t] for t in parts[1::2]]
-        data = b"".join(out)
-        target.write_bytes(data)
-        written += len(data)
-    return written
+    """Copy ``k`` of the fixtures (or of the one named ``only``) under ``dest``, its ids as
+    backfill_bench makes them, its dates ``days_back`` days back."""
+    return template.write_mapped(template.mapping(k, days_back=days_back, digits=5), dest, lambda project: project,
+                                 f"{k:05d}", only)
 
 
 def machine_name(m: int) -> str:
