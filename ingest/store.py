@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import migrations, redact
+from . import redact
 from . import schema
 from .clock import now_iso
 
@@ -131,6 +131,8 @@ def _declared_indexes() -> dict[str, tuple[str, str]]:
 
 def _full_text_triggers(conn: sqlite3.Connection) -> dict[str, dict[str, str]]:
     """Those tables' full-text indexes (the ones this database has): table -> its triggers by name."""
+    from . import migrations  # here, not at the top: the hook path imports this module, and needs none of it
+
     present = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
     return {t.name: migrations.fts_triggers(t.name, t.fts) for t in map(schema.TABLES.get, COLD_LOAD_TABLES)
             if t.fts and f"{t.name}_fts" in present}
