@@ -142,8 +142,23 @@ def _wal_frames(db: Path) -> tuple[int, int]:
     return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
 
 
+def _at_each_commit(monkeypatch, sql: str) -> list:
+    """The first value ``sql`` gives on the store's connection at each commit from now on."""
+    from ingest import store
+
+    seen, original = [], store.Store.commit
+
+    def commit(self):
+        seen.append(self.conn.execute(sql).fetchone()[0])
+        original(self)
+
+    monkeypatch.setattr(store.Store, "commit", commit)
+    return seen
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_a_backfill_checkpoints_less_often_then_puts_the_setting_back_with_the_wal_checkpointed(tmp_path, jobs):
+def test_a_backfill_checkpoints_less_often_then_puts_the_setting_back_with_the_wal_checkpointed(
+        tmp_path, jobs, monkeypatch):
     """A backfill's writer lets the WAL grow to store.BULK_CHECKPOINT_PAGES before copying it into
     the database; after the run its connection checkpoints as it did before, and nothing it wrote
     waits in the WAL for the next writer (a hook) to copy."""
@@ -156,18 +171,8 @@ def test_a_backfill_checkpoints_less_often_then_puts_the_setting_back_with_the_w
         # one file first: the run below is not a cold load (whose deferred indexes are built after it)
         backfill(conn, [min(projects.rglob("*.jsonl"), key=lambda p: p.stat().st_size)], jobs=1)
         conn.execute("pragma wal_autocheckpoint = 777")
-        seen = []
-        original = store.Store.commit
-
-        def commit(self):
-            seen.append(self.conn.execute("pragma wal_autocheckpoint").fetchone()[0])
-            original(self)
-
-        store.Store.commit = commit
-        try:
-            summary = backfill(conn, [projects], jobs=jobs)
-        finally:
-            store.Store.commit = original
+        seen = _at_each_commit(monkeypatch, "pragma wal_autocheckpoint")
+        summary = backfill(conn, [projects], jobs=jobs)
         assert summary.files_read == 5
         # every commit of the run at the bulk setting, but the last: the run's own record, after it
         assert set(seen[:-1]) == {store.BULK_CHECKPOINT_PAGES} and seen[-1] == 777
@@ -189,7 +194,8 @@ def _full_text(conn) -> dict:
             for t in ("tool_calls", "prompts", "errors")}
 
 
-def test_a_first_backfill_builds_its_full_text_indexes_at_the_end_and_a_killed_one_is_finished_by_the_next(tmp_path):
+def test_a_first_backfill_builds_its_full_text_indexes_at_the_end_and_a_killed_one_is_finished_by_the_next(
+        tmp_path, monkeypatch):
     """A cold load writes without the full-text triggers (store.start_cold_load), then rebuilds each
     index from its table and puts its triggers back, as sqlite-utils and migration m002 write them:
     the indexes equal those of a database whose triggers were live. A cold load that never got to
@@ -207,20 +213,9 @@ def test_a_first_backfill_builds_its_full_text_indexes_at_the_end_and_a_killed_o
         assert triggers == migrations.fts_triggers(table, schema.TABLES[table].fts)
 
     cold = store.connect(tmp_path / "cold.db")
-    seen = []
-    original = store.Store.commit
-
-    def commit(self):
-        seen.append(self.conn.execute("select count(*) from sqlite_master where type = 'trigger' and tbl_name "
-                                      "in ('tool_calls', 'prompts', 'errors') and name like '%!_a_' escape '!'"
-                                      ).fetchone()[0])
-        original(self)
-
-    store.Store.commit = commit
-    try:
-        backfill(cold, [projects], jobs=2)
-    finally:
-        store.Store.commit = original
+    seen = _at_each_commit(monkeypatch, "select count(*) from sqlite_master where type = 'trigger' and tbl_name "
+                                        "in ('tool_calls', 'prompts', 'errors') and name like '%!_a_' escape '!'")
+    backfill(cold, [projects], jobs=2)
     assert seen[0] == 0 and seen[-1] == 3 * len(expected)  # none while it loaded; all back for its record
     assert _full_text(cold) == expected
     assert cold.execute("select count(*) from tool_calls_fts where tool_calls_fts match 'ecto'").fetchone()[0] > 0
